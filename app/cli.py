@@ -1,0 +1,258 @@
+"""The `yishi` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from app import i18n
+from app.i18n import gettext as _
+from app.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    i18n.set_language(settings.cli_lang)
+    return settings
+
+
+def _run(work: Callable[[Any], Awaitable[T]], settings: Settings) -> T:
+    """Run one coroutine with a session on a fresh engine, disposed afterwards."""
+    from app.db import create_engine, session_scope
+
+    async def main() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_scope(engine) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def _community(session: Any, slug: str) -> Any:
+    from sqlalchemy import select
+
+    from app.models import Community
+
+    community = (
+        await session.execute(select(Community).where(Community.slug == slug))
+    ).scalar_one_or_none()
+    if community is None:
+        raise click.ClickException(_("No community has the slug “%(slug)s”.", slug=slug))
+    return community
+
+
+@click.group()
+def main() -> None:
+    """Yishi (议事): neighbourhood deliberation and decisions."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+def upgrade_database(database_url: str) -> None:
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (the only way the schema changes)."""
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.database_url)
+    click.echo(_("The database is up to date."))
+
+
+@main.group()
+def community() -> None:
+    """Communities on this instance."""
+
+
+@community.command("create")
+@click.option("--slug", required=True, help="Short name used in addresses, e.g. z")
+@click.option("--name", required=True)
+@click.option("--address", default="")
+def community_create(slug: str, name: str, address: str) -> None:
+    """Create a community."""
+    import re
+
+    from app.models import Community
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", slug):
+        raise click.ClickException(_("The slug has 1 to 40 lowercase letters, digits or dashes."))
+    settings = _settings()
+
+    async def work(session: Any) -> None:
+        from sqlalchemy import select
+
+        if (await session.execute(select(Community).where(Community.slug == slug))).first():
+            raise click.ClickException(
+                _("A community with the slug “%(slug)s” exists already.", slug=slug)
+            )
+        session.add(Community(slug=slug, name=name, address=address))
+        await session.commit()
+
+    _run(work, settings)
+    click.echo(_("Community %(name)s created: /c/%(slug)s", name=name, slug=slug))
+
+
+@main.group()
+def register() -> None:
+    """The community register."""
+
+
+@register.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--community", "slug", required=True)
+def register_import(file: Path, slug: str) -> None:
+    """Import a buildings or households file (CSV or XLSX): all rows or none."""
+    from app.register_import import ImportRejected, import_file
+
+    settings = _settings()
+
+    async def work(session: Any) -> Any:
+        return await import_file(
+            session, await _community(session, slug), file.name, file.read_bytes(), None
+        )
+
+    try:
+        report = _run(work, settings)
+    except ImportRejected as rejected:
+        click.echo(
+            _(
+                "Nothing was imported: %(n)s problem(s) in %(file)s.",
+                n=len(rejected.errors),
+                file=file,
+            ),
+            err=True,
+        )
+        for error in rejected.errors:
+            where = _("line %(n)s", n=error.line) + (f" [{error.column}]" if error.column else "")
+            click.echo(f"  {file.name}:{where}: {error.message}", err=True)
+        sys.exit(1)
+    if not report.changed:
+        click.echo(
+            _("All %(n)s rows match the register already; nothing was changed.", n=report.rows)
+        )
+        return
+    for entity, n in report.created.items():
+        click.echo(_("%(entity)s created: %(n)s", entity=entity, n=n))
+    for entity, n in report.updated.items():
+        click.echo(_("%(entity)s updated: %(n)s", entity=entity, n=n))
+
+
+@register.command("export")
+@click.option("--community", "slug", required=True)
+@click.option("--what", type=click.Choice(["households", "buildings"]), default="households")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: standard output)",
+)
+def register_export(slug: str, what: str, out: Path | None) -> None:
+    """Export the register in the import format."""
+    from app import register as reg
+
+    settings = _settings()
+
+    async def work(session: Any) -> str:
+        community = await _community(session, slug)
+        export = reg.export_households if what == "households" else reg.export_buildings
+        return await export(session, community.id)
+
+    text = _run(work, settings)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--seed", default=2026, show_default=True)
+def demo(seed: int) -> None:
+    """Load the reference community (Z社区) at its real size; running it again changes nothing."""
+    from app.demo import load_demo
+
+    settings = _settings()
+    started = time.perf_counter()
+    result = _run(
+        lambda session: load_demo(session, seed=seed, secret_key=settings.secret_key), settings
+    )
+    click.echo(
+        _(
+            "Demo community %(name)s ready at %(url)s (%(s).1f s).",
+            name=result.community.name,
+            url=f"{settings.base_url}/c/{result.community.slug}",
+            s=time.perf_counter() - started,
+        )
+    )
+    click.echo(_("Sign in with one of these demo accounts:"))
+    for role, username, password in result.accounts:
+        click.echo(f"  {role:<12} {username:<10} {password}")
+    if result.activation:
+        click.echo(
+            _(
+                "An activation code for %(name)s, to try /activate: %(code)s",
+                name=result.activation[0],
+                code=result.activation[1],
+            )
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default: YISHI_WORKERS or 1)"
+)
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the application with uvicorn."""
+    import uvicorn
+
+    from app.logs import configure_logging
+
+    settings = _settings()
+    count = workers or settings.workers
+    if settings.is_sqlite and count > 1:
+        click.echo(
+            _("SQLite has a single writer: serving with one worker. Use PostgreSQL for several."),
+            err=True,
+        )
+        count = 1
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "app.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=count,
+        access_log=False,
+        proxy_headers=True,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

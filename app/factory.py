@@ -1,0 +1,215 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.stores.base import Store
+from litestar.stores.file import FileStore
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from litestar.stores.registry import StoreRegistry
+from litestar.template.config import TemplateConfig
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import i18n
+from app.auth import IdentityMiddleware, Membership, membership_for
+from app.controllers import account, api, community, register
+from app.db import create_engine, create_sessionmaker
+from app.logs import AccessLogMiddleware
+from app.models import Account
+from app.settings import PROJECT_ROOT, Settings
+from app.web import flash_message
+
+WEB_DIR = PROJECT_ROOT / "web"
+HTMX_FILE = "htmx-2.0.11.min.js"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+logger = logging.getLogger("yishi")
+
+
+def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) -> Litestar:
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    @get("/healthz", include_in_schema=False, sync_to_thread=False)
+    async def health(state: State) -> dict[str, str]:
+        async with state.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": "ok"}
+
+    return Litestar(
+        route_handlers=[
+            health,
+            *account.ROUTES,
+            *community.ROUTES,
+            *register.ROUTES,
+            api.router,
+            create_static_files_router(
+                path="/static", directories=[WEB_DIR / "static"], include_in_schema=False
+            ),
+        ],
+        state=State(
+            {"settings": settings, "engine": engine, "sessionmaker": create_sessionmaker(engine)}
+        ),
+        dependencies={
+            "db": Provide(provide_db),
+            "account": Provide(provide_account, sync_to_thread=False),
+            "membership": Provide(provide_membership),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(AccessLogMiddleware), DefineMiddleware(IdentityMiddleware)],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="lax",
+            cookie_httponly=False,  # htmx reads nothing from it, but API clients copy it into a header
+        ),
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(template_environment()),
+        ),
+        stores=StoreRegistry(stores or default_stores(settings)),
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        openapi_config=OpenAPIConfig(
+            title="Yishi API", version="1", path="/schema", render_plugins=[ScalarRenderPlugin()]
+        ),
+        request_max_body_size=MAX_UPLOAD_BYTES,
+        lifespan=[lifespan],
+        logging_config=None,
+    )
+
+
+def default_stores(settings: Settings) -> dict[str, Store]:
+    """Redis when configured (shared by all workers), else files under var/ (shared by the
+    processes of one machine and kept across restarts)."""
+    if settings.redis_url:
+        root = RedisStore.with_client(settings.redis_url, namespace="yishi")
+        return {
+            "sessions": root.with_namespace("sessions"),
+            "ratelimit": root.with_namespace("ratelimit"),
+        }
+    base = settings.var_dir / "stores"
+    return {"sessions": FileStore(base / "sessions"), "ratelimit": FileStore(base / "ratelimit")}
+
+
+def memory_stores() -> dict[str, Store]:
+    return {"sessions": MemoryStore(), "ratelimit": MemoryStore()}
+
+
+def template_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(WEB_DIR / "templates")),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: i18n.catalogue(i18n.current_language()).gettext(message),
+        ngettext=lambda s, p, n: i18n.catalogue(i18n.current_language()).ngettext(s, p, n),
+        newstyle=True,
+    )
+    env.globals.update(
+        current_language=i18n.current_language,
+        html_lang=i18n.html_lang,
+        format_number=i18n.format_number,
+        flash_message=flash_message,
+        htmx_file=HTMX_FILE,
+        languages=(("zh_CN", "中文"), ("en", "English")),
+    )
+    return env
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings  # type: ignore[no-any-return]
+
+
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+    async with state.sessionmaker() as session:
+        yield session
+
+
+def provide_account(request: Request[Any, Any, Any]) -> Account | None:
+    return request.scope["state"].get("account")  # type: ignore[no-any-return]
+
+
+async def provide_membership(request: Request[Any, Any, Any]) -> Membership:
+    return await membership_for(request)
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if _is_api(request):
+        body: dict[str, Any] = {"status_code": exc.status_code, "detail": _api_detail(exc)}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return Response(
+            body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers
+        )
+    if isinstance(exc, NotAuthorizedException) and request.method in {"GET", "HEAD"}:
+        return Redirect(path=f"/signin?next={request.url.path}", status_code=303)
+    return error_page(request, exc.status_code)
+
+
+def _api_detail(exc: HTTPException) -> str:
+    messages = {
+        401: i18n.gettext("Please sign in first."),
+        403: i18n.gettext("You may not do this."),
+        404: i18n.gettext("Not found."),
+        413: i18n.gettext("The upload is too large (at most 5 MB)."),
+    }
+    return messages.get(exc.status_code, exc.detail)
+
+
+def error_page(request: Request[Any, Any, Any], status_code: int) -> Response[Any]:
+    titles = {
+        400: i18n.gettext("The request could not be understood."),
+        401: i18n.gettext("Please sign in first."),
+        403: i18n.gettext("You may not do this."),
+        404: i18n.gettext("This page does not exist."),
+        405: i18n.gettext("This action is not allowed here."),
+        413: i18n.gettext("The upload is too large (at most 5 MB)."),
+        429: i18n.gettext("Too many requests. Please wait a moment."),
+    }
+    title = titles.get(status_code, i18n.gettext("Something went wrong on our side."))
+    return Template(
+        template_name="error.html",
+        context={"status_code": status_code, "title": title},
+        status_code=status_code,
+    )
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error", exc_info=exc)
+    if _is_api(request):
+        return Response(
+            {"status_code": 500, "detail": i18n.gettext("Something went wrong on our side.")},
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return error_page(request, HTTP_500_INTERNAL_SERVER_ERROR)

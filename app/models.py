@@ -1,0 +1,186 @@
+"""Tables of the application: communities, the register, accounts and roles.
+
+Every domain row carries ``community_id`` and every uniqueness rule includes it, so that the data
+can be distributed by community and one community's rows never collide with another's.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Constraint names are stable so that migrations can refer to them on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=DateTimeUTC(timezone=True), **kwargs)
+
+
+class Relation(enum.StrEnum):
+    """How a person is linked to a unit in the register."""
+
+    owner = "owner"
+    co_owner = "co_owner"
+    tenant = "tenant"
+    family = "family"
+
+
+OWNING_RELATIONS = frozenset({Relation.owner, Relation.co_owner})
+
+
+class Role(enum.StrEnum):
+    """Roles within one community. Resident and owner are derived from the register."""
+
+    resident = "resident"
+    owner = "owner"
+    grid_member = "grid_member"
+    chair = "chair"
+    auditor = "auditor"
+    admin = "admin"
+
+
+GRANTED_ROLES = (Role.grid_member, Role.chair, Role.auditor, Role.admin)
+
+
+class Community(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=100)
+    address: str = Field(default="", max_length=200)
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class Grid(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("community_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    number: int
+    name: str = Field(max_length=50)
+
+
+class Building(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("community_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    grid_id: int = Field(foreign_key="grid.id", index=True)
+    number: str = Field(max_length=20)
+
+
+class Unit(SQLModel, table=True):
+    """A dwelling (户) with its exclusive floor area as in the property register."""
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "building_id", "entrance", "number"),
+        CheckConstraint("floor_area > 0", name="floor_area_positive"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    building_id: int = Field(foreign_key="building.id", index=True)
+    entrance: str = Field(max_length=10)
+    number: str = Field(max_length=20)
+    floor_area: Decimal = Field(sa_column=Column(Numeric(10, 2), nullable=False))
+
+
+class Person(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("community_id", "ref"),
+        UniqueConstraint("community_id", "phone"),
+        UniqueConstraint("community_id", "account_id"),
+        Index("ix_person_community_id_name", "community_id", "name"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    # The residents' committee's own reference for the person; the import matches people on it.
+    ref: str = Field(max_length=40)
+    name: str = Field(max_length=60)
+    phone: str | None = Field(default=None, max_length=11)
+    birth_year: int | None = None
+    # An organisation (the developer holding unsold units) counts as one owner.
+    is_organisation: bool = False
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+
+
+class UnitLink(SQLModel, table=True):
+    """A person's link to a unit: owner, co-owner, tenant or family member, with dates."""
+
+    __tablename__ = "unit_link"
+    __table_args__ = (UniqueConstraint("community_id", "unit_id", "person_id", "relation"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    relation: str = Field(max_length=10)
+    since: date | None = None
+    until: date | None = None
+    # The household's representative where a decision counts one voice per household.
+    is_representative: bool = False
+
+
+class Account(SQLModel, table=True):
+    """A sign-in identity. A person of any community may be linked to it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str | None = Field(default=None, max_length=40, unique=True)
+    phone: str | None = Field(default=None, max_length=11, unique=True)
+    display_name: str = Field(max_length=60)
+    password_hash: str = Field(max_length=200)
+    is_active: bool = True
+    created_at: datetime = _utc(default_factory=utcnow)
+    password_changed_at: datetime = _utc(default_factory=utcnow)
+    last_sign_in_at: datetime | None = _utc(default=None)
+
+
+class RoleGrant(SQLModel, table=True):
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("community_id", "account_id", "role", "grid_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    role: str = Field(max_length=20)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    granted_at: datetime = _utc(default_factory=utcnow)
+    granted_by: int | None = Field(default=None, foreign_key="account.id")
+
+
+class ActivationCode(SQLModel, table=True):
+    """A one-time code printed on an invitation letter; only its keyed hash is stored."""
+
+    __tablename__ = "activation_code"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc(default_factory=utcnow)
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(default=None)
+
+
+class RegisterChange(SQLModel, table=True):
+    """Who changed what in the register, and when."""
+
+    __tablename__ = "register_change"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="account.id")
+    at: datetime = _utc(default_factory=utcnow, index=True)
+    entity: str = Field(max_length=20)
+    entity_id: int
+    action: str = Field(max_length=20)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
