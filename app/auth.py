@@ -65,7 +65,8 @@ def expired_session_cookie(secure: bool) -> Cookie:
 
 
 class IdentityMiddleware:
-    """Puts the signed-in account (or None) and the negotiated language on every HTTP request."""
+    """Opens the request's database session and puts on it the signed-in account (or None) and
+    the negotiated language. One session per request serves the guards and the handler alike."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,11 +82,14 @@ class IdentityMiddleware:
         i18n.set_language(language)
         state = scope.setdefault("state", {})
         state["language"] = language
-        state["account"] = await _load_account(request)
-        await self.app(scope, receive, send)
+        sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+        async with sessionmaker() as session:
+            state["db"] = session
+            state["account"] = await _load_account(request, session)
+            await self.app(scope, receive, send)
 
 
-async def _load_account(request: Request[Any, Any, Any]) -> Account | None:
+async def _load_account(request: Request[Any, Any, Any], session: AsyncSession) -> Account | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -94,9 +98,7 @@ async def _load_account(request: Request[Any, Any, Any]) -> Account | None:
     if raw is None:
         return None
     payload = json.loads(raw)
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        account = await session.get(Account, payload["account"])
+    account = await session.get(Account, payload["account"])
     # A password change ends every other session of the account.
     if (
         account is None
@@ -190,12 +192,11 @@ async def membership_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Memb
     if "membership" in state:
         return state["membership"]  # type: ignore[no-any-return]
     slug = connection.path_params.get("slug")
-    sessionmaker: async_sessionmaker[AsyncSession] = connection.app.state.sessionmaker
-    async with sessionmaker() as session:
-        community = (
-            await session.execute(select(Community).where(Community.slug == slug))
-        ).scalar_one_or_none()
-        if community is None:
-            raise NotFoundException()
-        state["membership"] = await load_membership(session, community, state.get("account"))
+    session: AsyncSession = state["db"]
+    community = (
+        await session.execute(select(Community).where(Community.slug == slug))
+    ).scalar_one_or_none()
+    if community is None:
+        raise NotFoundException()
+    state["membership"] = await load_membership(session, community, state.get("account"))
     return state["membership"]  # type: ignore[no-any-return]

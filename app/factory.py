@@ -13,7 +13,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -36,6 +36,7 @@ from app.controllers import account, api, community, register
 from app.db import create_engine, create_sessionmaker
 from app.logs import AccessLogMiddleware
 from app.models import Account
+from app.register import NotFound
 from app.settings import PROJECT_ROOT, Settings
 from app.web import flash_message
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
         finally:
             await engine.dispose()
 
-    @get("/healthz", include_in_schema=False, sync_to_thread=False)
+    @get("/healthz", include_in_schema=False)
     async def health(state: State) -> dict[str, str]:
         async with state.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
@@ -76,7 +77,7 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
             {"settings": settings, "engine": engine, "sessionmaker": create_sessionmaker(engine)}
         ),
         dependencies={
-            "db": Provide(provide_db),
+            "db": Provide(provide_db, sync_to_thread=False),
             "account": Provide(provide_account, sync_to_thread=False),
             "membership": Provide(provide_membership),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -92,7 +93,7 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
             engine=JinjaTemplateEngine.from_environment(template_environment()),
         ),
         stores=StoreRegistry(stores or default_stores(settings)),
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={HTTPException: http_error, NotFound: not_found, Exception: server_error},
         openapi_config=OpenAPIConfig(
             title="Yishi API", version="1", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
@@ -147,9 +148,9 @@ def provide_settings(state: State) -> Settings:
     return state.settings  # type: ignore[no-any-return]
 
 
-async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.sessionmaker() as session:
-        yield session
+def provide_db(request: Request[Any, Any, Any]) -> AsyncSession:
+    """The request's session, opened by IdentityMiddleware and closed after the response."""
+    return request.scope["state"]["db"]  # type: ignore[no-any-return]
 
 
 def provide_account(request: Request[Any, Any, Any]) -> Account | None:
@@ -175,6 +176,10 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     if isinstance(exc, NotAuthorizedException) and request.method in {"GET", "HEAD"}:
         return Redirect(path=f"/signin?next={request.url.path}", status_code=303)
     return error_page(request, exc.status_code)
+
+
+def not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
+    return http_error(request, NotFoundException())
 
 
 def _api_detail(exc: HTTPException) -> str:

@@ -33,6 +33,10 @@ from app.register_import import ALIASES
 PAGE_SIZE = 50
 
 
+class NotFound(LookupError):
+    """The thing asked for is not in this community (answered with 404)."""
+
+
 class RegisterError(Exception):
     """A refused edit; ``field`` names the form field, the message is translated."""
 
@@ -223,7 +227,7 @@ async def get_unit(
         .join(Person, Person.id == UnitLink.person_id)
         .where(UnitLink.unit_id == unit_id)
     )
-    return unit, building, list(rows.tuples())
+    return unit, building, list(rows.all())
 
 
 def _record(
@@ -348,7 +352,7 @@ async def changes_page(
     rows = await session.execute(
         query.order_by(RegisterChange.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     )  # type: ignore[union-attr]
-    return list(rows.tuples()), total
+    return list(rows.all()), total
 
 
 # ---------------------------------------------------------------- roles
@@ -364,7 +368,7 @@ async def role_grants(
         .where(RoleGrant.community_id == community_id)
         .order_by(RoleGrant.role, Account.display_name)
     )
-    return list(rows.tuples())
+    return list(rows.all())
 
 
 async def grant_role(
@@ -438,7 +442,7 @@ async def revoke_role(
 ) -> None:
     grant = await session.get(RoleGrant, grant_id)
     if grant is None or grant.community_id != community.id:
-        raise RegisterError(_("This role grant does not exist."))
+        raise NotFound(grant_id)
     if grant.role == Role.admin and grant.account_id == actor.id:
         raise RegisterError(_("You cannot remove your own admin role."))
     await session.delete(grant)
@@ -490,7 +494,7 @@ async def export_buildings(session: AsyncSession, community_id: int) -> str:
         .where(Building.community_id == community_id)
     )
     data = sorted(
-        ([g.number, g.name, b.number] for g, b in rows.tuples()), key=lambda r: _natural_key(r[2])
+        ([g.number, g.name, b.number] for g, b in rows.all()), key=lambda r: _natural_key(r[2])
     )
     return _csv(BUILDING_EXPORT, data)
 
@@ -509,10 +513,10 @@ async def export_households(session: AsyncSession, community_id: int) -> str:
         .where(UnitLink.community_id == community_id)
     )
     by_unit: dict[int, list[tuple[UnitLink, Person]]] = {}
-    for link, person in links.tuples():
+    for link, person in links.all():
         by_unit.setdefault(link.unit_id, []).append((link, person))
     data: list[list[Any]] = []
-    for unit, building in units.tuples():
+    for unit, building in units.all():
         place = [building.number, unit.entrance, unit.number, str(unit.floor_area)]
         people = sorted(by_unit.get(unit.id, []), key=lambda lp: lp[1].ref)  # type: ignore[arg-type]
         if not people:

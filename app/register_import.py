@@ -333,6 +333,16 @@ def validate_buildings(rows: list[tuple[int, dict[str, str]]]) -> list[BuildingR
 
 
 def validate_households(rows: list[tuple[int, dict[str, str]]]) -> list[HouseholdRow]:
+    result, errors = _check_households(rows)
+    if errors:
+        raise ImportRejected(errors)
+    return result
+
+
+def _check_households(
+    rows: list[tuple[int, dict[str, str]]],
+) -> tuple[list[HouseholdRow], list[RowError]]:
+    """The rows as far as they can be read, and every problem found in them."""
     check = _Checker()
     result: list[HouseholdRow] = []
     this_year = date.today().year
@@ -344,14 +354,15 @@ def validate_households(rows: list[tuple[int, dict[str, str]]]) -> list[Househol
         area = Decimal(0)
         if area_text:
             try:
-                area = Decimal(area_text)
+                parsed = Decimal(area_text)
                 if (
-                    not area.is_finite()
-                    or area <= 0
-                    or area >= 10000
-                    or area.as_tuple().exponent < -2
+                    not parsed.is_finite()
+                    or parsed <= 0
+                    or parsed >= 10000
+                    or parsed.as_tuple().exponent < -2
                 ):  # type: ignore[operator]
                     raise InvalidOperation
+                area = parsed  # stays 0 when invalid: NaN would even differ from itself
             except InvalidOperation:
                 check.fail(
                     line,
@@ -419,9 +430,7 @@ def validate_households(rows: list[tuple[int, dict[str, str]]]) -> list[Househol
             )
         )
     _check_consistency(result, check)
-    if check.errors:
-        raise ImportRejected(check.errors)
-    return result
+    return result, check.errors
 
 
 def _check_consistency(rows: list[HouseholdRow], check: _Checker) -> None:
@@ -432,7 +441,8 @@ def _check_consistency(rows: list[HouseholdRow], check: _Checker) -> None:
     links: dict[tuple[tuple[str, str, str], str], HouseholdRow] = {}
     owners: dict[tuple[str, str, str], list[HouseholdRow]] = {}
     for row in rows:
-        first = unit_area.setdefault(row.unit_key, row)
+        # A row whose area is already refused (left at 0) is not compared with the others.
+        first = unit_area.setdefault(row.unit_key, row) if row.floor_area else row
         if first.floor_area != row.floor_area:
             check.fail(
                 row.line,
@@ -514,7 +524,11 @@ async def import_file(
     """Validate the whole file, then write it in one transaction (or write nothing)."""
     header, rows = read_rows(filename, data)
     if set(HOUSEHOLD_COLUMNS) <= set(header):
-        return await apply_households(session, community, validate_households(rows), actor_id)
+        # The problems found against the register are reported together with these.
+        parsed, errors = _check_households(rows)
+        return await apply_households(
+            session, community, parsed, actor_id, columns=set(header), errors=errors
+        )
     if set(BUILDING_COLUMNS) <= set(header) and "unit" not in header:
         return await apply_buildings(session, community, validate_buildings(rows), actor_id)
     missing = (
@@ -616,9 +630,35 @@ async def apply_buildings(
     return changes.report
 
 
+# Optional columns and the attributes they set: a file without the column leaves them alone.
+OPTIONAL_ATTRIBUTES = {
+    "phone": "phone",
+    "birth_year": "birth_year",
+    "organisation": "is_organisation",
+    "since": "since",
+    "until": "until",
+    "representative": "is_representative",
+}
+
+
 async def apply_households(
-    session: AsyncSession, community: Community, rows: list[HouseholdRow], actor_id: int | None
+    session: AsyncSession,
+    community: Community,
+    rows: list[HouseholdRow],
+    actor_id: int | None,
+    *,
+    columns: set[str] | None = None,
+    errors: Iterable[RowError] = (),
 ) -> ImportReport:
+    """Write validated rows; ``errors`` found earlier are reported with the register's own.
+
+    ``columns`` names the file's columns (None: all of them).
+    """
+    absent = {
+        attribute
+        for column, attribute in OPTIONAL_ATTRIBUTES.items()
+        if columns is not None and column not in columns
+    }
     cid = community.id
     assert cid is not None
     buildings = {
@@ -637,10 +677,8 @@ async def apply_households(
             ),
         )
         for r in rows
-        if r.building not in buildings
+        if r.building and r.building not in buildings
     ]
-    if unknown:
-        raise ImportRejected(unknown)
 
     units = {
         (u.building_id, u.entrance, u.number): u
@@ -656,7 +694,9 @@ async def apply_households(
             await session.execute(select(UnitLink).where(UnitLink.community_id == cid))
         ).scalars()
     }
-    _check_phones_against_register(rows, people)
+    problems = [*errors, *unknown, *_phones_held_in_register(rows, people)]
+    if problems:
+        raise ImportRejected(sorted(problems, key=lambda e: e.line))
 
     changes = _Changes(cid, actor_id, "households", len(rows))
     new_units: list[tuple[Unit, HouseholdRow]] = []
@@ -692,6 +732,7 @@ async def apply_households(
             found = people[row.person_ref] = Person(community_id=cid, ref=row.person_ref, **values)
             new_people.append(found)
         elif found.id is not None:
+            values = {k: v for k, v in values.items() if k not in absent}
             before = {k: getattr(found, k) for k in values}
             changes.updated("person", found.id, before, values)
             for k, v in values.items():
@@ -730,6 +771,7 @@ async def apply_households(
             links[(unit.id, person.id)] = link  # type: ignore[index]
             new_links.append(link)
         else:
+            values = {k: v for k, v in values.items() if k not in absent}
             changes.updated("unit_link", link.id, {k: getattr(link, k) for k in values}, values)  # type: ignore[arg-type]
             for k, v in values.items():
                 setattr(link, k, v)
@@ -746,10 +788,12 @@ async def apply_households(
     return changes.report
 
 
-def _check_phones_against_register(rows: Iterable[HouseholdRow], people: dict[str, Person]) -> None:
-    """A phone number identifies one person: refuse a file that gives someone else's number."""
+def _phones_held_in_register(
+    rows: Iterable[HouseholdRow], people: dict[str, Person]
+) -> list[RowError]:
+    """A phone number identifies one person: a file may not give someone else's number."""
     holder = {p.phone: p for p in people.values() if p.phone}
-    errors = [
+    return [
         RowError(
             r.line,
             "phone",
@@ -763,5 +807,3 @@ def _check_phones_against_register(rows: Iterable[HouseholdRow], people: dict[st
         for r in rows
         if r.phone and r.phone in holder and holder[r.phone].ref != r.person_ref
     ]
-    if errors:
-        raise ImportRejected(errors)

@@ -116,7 +116,7 @@ async def account_page(
         .join(Person, Person.community_id == Community.id)
         .where(Person.account_id == account.id)
     )
-    return page(request, "account.html", memberships=list(rows.tuples()), error=None, field=None)
+    return page(request, "account.html", memberships=list(rows.all()), error=None, field=None)
 
 
 @post("/account/password", guards=[signed_in_guard], **HTML)

@@ -170,7 +170,7 @@ async def me(db: AsyncSession, account: Account) -> dict[str, Any]:
     )
     return {
         **account_json(account),
-        "communities": [{"slug": s, "name": n, "person_id": p} for s, n, p in rows.tuples()],
+        "communities": [{"slug": s, "name": n, "person_id": p} for s, n, p in rows.all()],
     }
 
 
@@ -344,7 +344,6 @@ async def import_register(
             db, membership.community, upload.filename, await upload.read(), account.id
         )
     except ImportRejected as rejected:
-        await db.rollback()
         raise ApiError(
             rejected.errors[0].message,
             "file",

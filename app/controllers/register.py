@@ -120,8 +120,6 @@ async def edit_person(
             birth_year=str(form.get("birth_year", "")),
         )
     except register.RegisterError as error:
-        await db.rollback()
-        row = await _person_or_404(db, membership, person_id)
         return page(
             request,
             "register/person.html",
@@ -271,7 +269,6 @@ async def import_upload(
             db, membership.community, upload.filename, await upload.read(), account.id
         )
     except ImportRejected as rejected:
-        await db.rollback()
         return page(
             request,
             "register/import.html",
@@ -383,7 +380,6 @@ async def grant(
             str(form.get("grid", "")),
         )
     except register.RegisterError as error:
-        await db.rollback()
         return await _roles_page(request, db, membership, 400, error.message, error.field)
     return redirect(f"/c/{slug}/roles", "granted")
 
@@ -400,7 +396,6 @@ async def revoke(
     try:
         await register.revoke_role(db, membership.community, account, grant_id)
     except register.RegisterError as error:
-        await db.rollback()
         return await _roles_page(request, db, membership, 400, error.message, None)
     return redirect(f"/c/{slug}/roles", "revoked")
 

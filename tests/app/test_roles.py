@@ -1,0 +1,184 @@
+"""Every route against every role: who may, who may not, and tenants kept apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.factory import create_app, memory_stores
+from app.models import Building, RoleGrant, Unit
+from app.settings import Settings
+from tests.app.conftest import Client, World
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+READERS = {"admin", "chair", "auditor", "grid"}
+EXPORTERS = {"admin", "chair", "auditor"}
+AUDITED = {"admin", "auditor"}
+ADMIN = {"admin"}
+ROLES = ["anonymous", "resident", "owner", "grid", "chair", "auditor", "admin", "otheradmin"]
+
+# (method, route path) -> who may call it in community "z".
+EXPECTED: dict[tuple[str, str], Any] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/signin"): PUBLIC,
+    ("POST", "/signin"): PUBLIC,
+    ("POST", "/signout"): PUBLIC,
+    ("GET", "/activate"): PUBLIC,
+    ("POST", "/activate"): PUBLIC,
+    ("POST", "/language"): PUBLIC,
+    ("GET", "/account"): SIGNED_IN,
+    ("POST", "/account/password"): SIGNED_IN,
+    ("GET", "/c/{slug:str}"): PUBLIC,
+    ("GET", "/c/{slug:str}/register"): READERS,
+    ("GET", "/c/{slug:str}/register/people"): READERS,
+    ("GET", "/c/{slug:str}/register/people/{person_id:int}"): READERS,
+    ("POST", "/c/{slug:str}/register/people/{person_id:int}"): ADMIN,
+    ("POST", "/c/{slug:str}/register/people/{person_id:int}/activation"): {"admin", "grid"},
+    ("GET", "/c/{slug:str}/register/buildings/{building_id:int}"): READERS,
+    ("GET", "/c/{slug:str}/register/units/{unit_id:int}"): READERS,
+    ("POST", "/c/{slug:str}/register/units/{unit_id:int}"): ADMIN,
+    ("GET", "/c/{slug:str}/register/import"): ADMIN,
+    ("POST", "/c/{slug:str}/register/import"): ADMIN,
+    ("GET", "/c/{slug:str}/register/export/households.csv"): EXPORTERS,
+    ("GET", "/c/{slug:str}/register/export/buildings.csv"): EXPORTERS,
+    ("GET", "/c/{slug:str}/register/changes"): AUDITED,
+    ("GET", "/c/{slug:str}/roles"): ADMIN,
+    ("POST", "/c/{slug:str}/roles"): ADMIN,
+    ("POST", "/c/{slug:str}/roles/{grant_id:int}/revoke"): ADMIN,
+    ("POST", "/api/v1/session"): PUBLIC,
+    ("DELETE", "/api/v1/session"): PUBLIC,
+    ("POST", "/api/v1/activate"): PUBLIC,
+    ("GET", "/api/v1/me"): SIGNED_IN,
+    ("POST", "/api/v1/me/password"): SIGNED_IN,
+    ("GET", "/api/v1/c/{slug:str}/grids"): READERS,
+    ("GET", "/api/v1/c/{slug:str}/people"): READERS,
+    ("GET", "/api/v1/c/{slug:str}/people/{person_id:int}"): READERS,
+    ("PATCH", "/api/v1/c/{slug:str}/people/{person_id:int}"): ADMIN,
+    ("GET", "/api/v1/c/{slug:str}/units/{unit_id:int}"): READERS,
+    ("PATCH", "/api/v1/c/{slug:str}/units/{unit_id:int}"): ADMIN,
+    ("POST", "/api/v1/c/{slug:str}/register/import"): ADMIN,
+    ("GET", "/api/v1/c/{slug:str}/register/changes"): AUDITED,
+    ("GET", "/api/v1/c/{slug:str}/register/export/households.csv"): EXPORTERS,
+}
+NOT_OURS = ("/schema", "/static")
+
+
+def app_routes(settings: Settings) -> set[tuple[str, str]]:
+    app = create_app(settings, stores=memory_stores())
+    return {
+        (method, route.path)
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method not in {"HEAD", "OPTIONS"} and not route.path.startswith(NOT_OURS)
+    }
+
+
+def test_every_route_has_an_expectation(settings: Settings) -> None:
+    assert app_routes(settings) == set(EXPECTED)
+
+
+def _ids(world: World) -> dict[str, int]:
+    async def work(session: Any) -> dict[str, int]:
+        building = (await session.execute(select(Building).where(Building.community_id == world.ids["z"], Building.number == "3"))).scalar_one()
+        unit = (await session.execute(select(Unit).where(Unit.building_id == building.id, Unit.number == "301"))).scalar_one()
+        grant = (await session.execute(select(RoleGrant).where(RoleGrant.account_id == world.ids["grid"]))).scalar_one()
+        return {"building_id": building.id, "unit_id": unit.id, "grant_id": grant.id}
+
+    return {**world.db.run(work), "person_id": world.ids["P007"]}  # in grid 2, the grid member's
+
+
+def _concrete(path: str, ids: dict[str, int], slug: str = "z") -> str:
+    path = path.replace("{slug:str}", slug)
+    for key, value in ids.items():
+        path = path.replace("{" + key + ":int}", str(value))
+    return path
+
+
+# Well-formed bodies, so that the answer is about access and not about the body.
+API_BODIES = {
+    "/people/": {"name": "王秀英"},
+    "/units/": {"floor_area": "45.00"},
+    "/session": {"identifier": "nobody", "password": "wrong password"},
+    "/activate": {"code": "AAAA-AAAA", "password": "x", "confirm": "x"},
+    "/me/password": {"current": "x", "password": "y", "confirm": "y"},
+}
+# These end the session, so they run after every other route.
+SESSION_ENDING = {("POST", "/signout"), ("DELETE", "/api/v1/session")}
+
+
+def _call(client: Client, method: str, url: str) -> Any:
+    if url.startswith("/api/"):
+        if url.endswith("/register/import"):
+            return client.api(method, url, files={"file": ("empty.csv", b"")})
+        body = next((b for key, b in API_BODIES.items() if key in url), None)
+        return client.api(method, url, json=body if method in {"POST", "PATCH"} else None, follow_redirects=False)
+    if method == "GET":
+        return client.get(url, follow_redirects=False)
+    return client.form(url, {})
+
+
+def _allowed(rule: Any, role: str) -> bool:
+    if rule == PUBLIC:
+        return True
+    if rule == SIGNED_IN:
+        return role != "anonymous"
+    return role in rule
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_route_access_by_role(role: str, world: World, settings: Settings) -> None:
+    ids = _ids(world)
+    app = create_app(settings, stores=memory_stores())
+    failures = []
+    routes = sorted(EXPECTED.items(), key=lambda item: (item[0] in SESSION_ENDING, item[0]))
+    with Client(app=app, base_url="http://testserver.local") as client:
+        if role != "anonymous":
+            client.sign_in(role)
+        for (method, path), rule in routes:
+            response = _call(client, method, _concrete(path, ids))
+            failures.extend(_check(role, rule, method, path, response))
+    assert not failures, f"{role}:\n" + "\n".join(failures)
+
+
+def _check(role: str, rule: Any, method: str, path: str, response: Any) -> list[str]:
+    failures = []
+    denied = response.status_code in {401, 403} or response.headers.get("location", "").startswith("/signin")
+    if _allowed(rule, role) == denied:
+        failures.append(f"{method} {path}: {response.status_code} {response.headers.get('location', '')}")
+    if denied and role != "anonymous" and response.status_code != 403:
+        failures.append(f"{method} {path}: a signed-in {role} should get 403, got {response.status_code}")
+    if denied and role == "anonymous" and path.startswith("/api/") and response.status_code != 401:
+        failures.append(f"{method} {path}: anonymous API call should get 401, got {response.status_code}")
+    return failures
+
+
+def test_admin_of_another_community_cannot_reach_into_z(world: World, settings: Settings) -> None:
+    """Ids of community z used under community "other", by other's own admin: always 404."""
+    ids = _ids(world)
+    app = create_app(settings, stores=memory_stores())
+    failures = []
+    with Client(app=app, base_url="http://testserver.local") as client:
+        client.sign_in("otheradmin")
+        for (method, path), _rule in sorted(EXPECTED.items()):
+            if "{slug:str}" in path and ":int}" in path:
+                response = _call(client, method, _concrete(path, ids, slug="other"))
+                if response.status_code != 404:
+                    failures.append(f"{method} {path}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_unknown_community_is_404(client: Client) -> None:
+    assert client.get("/c/nowhere").status_code == 404
+    client.sign_in("admin")
+    assert client.get("/c/nowhere/register").status_code == 404
+    assert client.api("GET", "/api/v1/c/nowhere/people").status_code == 404
+
+
+def test_state_changing_handlers_refuse_get(client: Client) -> None:
+    client.sign_in("admin")
+    for path in ("/signout", "/language", "/account/password", "/c/z/roles/1/revoke"):
+        assert client.get(path, follow_redirects=False).status_code == 405, path
