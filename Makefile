@@ -10,7 +10,7 @@ PORT ?= 8000
 APT_PACKAGES := chromium fonts-wqy-microhei
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install system-deps format clean
+.PHONY: run test lint bench install system-deps format clean translations
 
 .tools/bin/uv:
 	python3 -m venv .tools || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv .tools; }
@@ -59,3 +59,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Re-extract the messages after changing user-facing text, then translate the new zh_CN entries.
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -o web/translations/messages.pot --no-location --sort-output --omit-header -k _ -k gettext -k ngettext:1,2 .
+	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.i18n import gettext as _
+from app.i18n import ngettext
 from app.models import Account, ActivationCode, Person, utcnow
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -140,7 +141,11 @@ async def sign_in(
     if wait:
         minutes = (wait + 59) // 60
         raise AccountError(
-            _("Too many attempts. Please try again in %(minutes)s minutes.", minutes=minutes),
+            ngettext(
+                "Too many attempts. Please try again in %(num)s minute.",
+                "Too many attempts. Please try again in %(num)s minutes.",
+                minutes,
+            ),
             retry_after=wait,
         )
 

@@ -13,6 +13,7 @@ import click
 
 from app import i18n
 from app.i18n import gettext as _
+from app.i18n import ngettext
 from app.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -128,22 +129,26 @@ def register() -> None:
 @click.option("--community", "slug", required=True)
 def register_import(file: Path, slug: str) -> None:
     """Import a buildings or households file (CSV or XLSX): all rows or none."""
+    from app.register import label as reg_label
     from app.register_import import ImportRejected, import_file
 
     settings = _settings()
 
+    data = file.read_bytes()
+
     async def work(session: Any) -> Any:
         return await import_file(
-            session, await _community(session, slug), file.name, file.read_bytes(), None
+            session, await _community(session, slug), file.name, data, None
         )
 
     try:
         report = _run(work, settings)
     except ImportRejected as rejected:
         click.echo(
-            _(
-                "Nothing was imported: %(n)s problem(s) in %(file)s.",
-                n=len(rejected.errors),
+            ngettext(
+                "Nothing was imported: %(num)s problem in %(file)s.",
+                "Nothing was imported: %(num)s problems in %(file)s.",
+                len(rejected.errors),
                 file=file,
             ),
             err=True,
@@ -158,9 +163,9 @@ def register_import(file: Path, slug: str) -> None:
         )
         return
     for entity, n in report.created.items():
-        click.echo(_("%(entity)s created: %(n)s", entity=entity, n=n))
+        click.echo(_("%(entity)s created: %(n)s", entity=reg_label("entity", entity), n=n))
     for entity, n in report.updated.items():
-        click.echo(_("%(entity)s updated: %(n)s", entity=entity, n=n))
+        click.echo(_("%(entity)s updated: %(n)s", entity=reg_label("entity", entity), n=n))
 
 
 @register.command("export")

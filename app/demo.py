@@ -32,7 +32,7 @@ HOUSEHOLDS = 3_880
 PEOPLE = 10_569
 GRIDS = 7
 UNITS_PER_ENTRANCE = 18  # six floors, three doors a floor
-DEMO_PASSWORD = "yishi-demo-2026"
+DEMO_PASSWORD = "yishi-demo-2026"  # noqa: S105  (printed for the demo, documented)
 GRID_NAMES = ["第一网格", "第二网格", "第三网格", "第四网格", "第五网格", "第六网格", "第七网格"]
 DEVELOPER = "北京城建房地产开发有限公司"
 
@@ -245,7 +245,9 @@ async def _role_accounts(session: AsyncSession, community: Community) -> list[tu
             account = Account(
                 username=username,
                 phone=person.phone if person else None,
-                display_name=person.name if person else _("Demo %(role)s", role=username),
+                display_name=person.name
+                if person
+                else _("Demo account %(username)s", username=username),
                 password_hash=await hash_password(DEMO_PASSWORD),
             )
             session.add(account)

@@ -37,6 +37,7 @@ from app.db import create_engine, create_sessionmaker
 from app.logs import AccessLogMiddleware
 from app.models import Account
 from app.register import NotFound
+from app.register import label as register_label
 from app.settings import PROJECT_ROOT, Settings
 from app.web import flash_message
 
@@ -93,7 +94,11 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
             engine=JinjaTemplateEngine.from_environment(template_environment()),
         ),
         stores=StoreRegistry(stores or default_stores(settings)),
-        exception_handlers={HTTPException: http_error, NotFound: not_found, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            NotFound: not_found,
+            Exception: server_error,
+        },
         openapi_config=OpenAPIConfig(
             title="Yishi API", version="1", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
@@ -112,8 +117,12 @@ def default_stores(settings: Settings) -> dict[str, Store]:
             "sessions": root.with_namespace("sessions"),
             "ratelimit": root.with_namespace("ratelimit"),
         }
-    base = settings.var_dir / "stores"
-    return {"sessions": FileStore(base / "sessions"), "ratelimit": FileStore(base / "ratelimit")}
+    stores: dict[str, Store] = {}
+    for name in ("sessions", "ratelimit"):
+        path = settings.var_dir / "stores" / name
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stores[name] = FileStore(path)
+    return stores
 
 
 def memory_stores() -> dict[str, Store]:
@@ -138,6 +147,7 @@ def template_environment() -> Environment:
         html_lang=i18n.html_lang,
         format_number=i18n.format_number,
         flash_message=flash_message,
+        register_label=register_label,
         htmx_file=HTMX_FILE,
         languages=(("zh_CN", "中文"), ("en", "English")),
     )

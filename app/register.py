@@ -538,3 +538,45 @@ async def export_households(session: AsyncSession, community_id: int) -> str:
             )
     data.sort(key=lambda r: (_natural_key(r[0]), _natural_key(r[1]), _natural_key(r[2]), r[4]))
     return _csv(HOUSEHOLD_EXPORT, data)
+
+
+def label(kind: str, key: str) -> str:
+    """Words for the register's internal names (entities, actions, fields) in the current language."""
+    words = {
+        "entity": {
+            "grid": _("grids"),
+            "building": _("buildings"),
+            "unit": _("households"),
+            "person": _("people"),
+            "unit_link": _("links between people and households"),
+            "role": _("roles"),
+        },
+        "action": {
+            "import.create": _("added by import"),
+            "import.update": _("changed by import"),
+            "update": _("edited"),
+            "grant": _("role granted"),
+            "revoke": _("role removed"),
+        },
+        "field": {
+            "name": _("name"),
+            "phone": _("phone number"),
+            "birth_year": _("year of birth"),
+            "is_organisation": _("organisation"),
+            "floor_area": _("floor area"),
+            "number": _("number"),
+            "grid": _("grid"),
+            "building": _("building"),
+            "entrance": _("entrance"),
+            "ref": _("reference"),
+            "relation": _("relation"),
+            "since": _("since"),
+            "until": _("until"),
+            "is_representative": _("household representative"),
+            "unit": _("household"),
+            "person": _("person"),
+            "account": _("account"),
+            "role": _("role"),
+        },
+    }
+    return words[kind].get(key, key)

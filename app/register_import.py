@@ -509,7 +509,7 @@ def _check_consistency(rows: list[HouseholdRow], check: _Checker) -> None:
                 unit_owners[-1].line,
                 "relation",
                 _(
-                    "Unit %(unit)s has more than one sole owner: list co-owners as 共有人.",
+                    "Unit %(unit)s has more than one owner (业主): list them all as co-owners (共有人).",
                     unit="-".join(unit_key),
                 ),
             )
@@ -542,13 +542,19 @@ async def import_file(
                 1,
                 None,
                 _(
-                    "The header lacks the column(s) %(columns)s. A buildings file has grid, building; a households file has %(household)s.",
-                    columns=", ".join(missing),
-                    household=", ".join(HOUSEHOLD_COLUMNS),
+                    "The header lacks these columns: %(columns)s. A buildings file has the columns %(buildings)s; a households file has %(households)s.",
+                    columns=_column_names(missing),
+                    buildings=_column_names(BUILDING_COLUMNS),
+                    households=_column_names(HOUSEHOLD_COLUMNS),
                 ),
             )
         ]
     )
+
+
+def _column_names(columns: Iterable[str]) -> str:
+    """Columns as the committee writes them, with the English name: 楼栋 (building)."""
+    return ", ".join(f"{ALIASES[c][1]} ({c})" for c in columns)
 
 
 class _Changes:

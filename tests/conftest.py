@@ -12,6 +12,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +48,15 @@ def cheap_password_hashing() -> Iterator[None]:
     accounts.use_password_hasher(original)
 
 
+def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking or asyncio.run-based work on a thread of its own: the sync Playwright API
+    keeps an event loop running in the test's thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
 def run(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(session)`` against a database from the test's own thread."""
+    """Run ``work(session)`` against a database, outside any running event loop."""
 
     async def main() -> T:
         engine = create_engine(database_url)
@@ -58,7 +66,7 @@ def run(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    return in_thread(asyncio.run, main())
 
 
 @dataclass
@@ -88,7 +96,7 @@ def _pg_url(name: str) -> str:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade_database(normalise_database_url(f"sqlite:///{path}"))
+    in_thread(upgrade_database, normalise_database_url(f"sqlite:///{path}"))
     return path
 
 
@@ -96,16 +104,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_template() -> Iterator[str]:
     name = f"yishi_test_{os.getpid()}_template"
     try:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}"'))
-        asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
+        in_thread(asyncio.run, _pg_execute(f'DROP DATABASE IF EXISTS "{name}"'))
+        in_thread(asyncio.run, _pg_execute(f'CREATE DATABASE "{name}"'))
     except (OSError, Exception) as error:  # asyncpg raises several kinds when no server answers
         skip_or_fail(
             f"PostgreSQL is not reachable at {POSTGRES_URL} ({error.__class__.__name__}: {error}); "
             "start it or set YISHI_TEST_POSTGRES_URL"
         )
-    upgrade_database(_pg_url(name))
+    in_thread(upgrade_database, _pg_url(name))
     yield name
-    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    in_thread(asyncio.run, _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -118,11 +126,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         return
     template = request.getfixturevalue("postgres_template")
     name = f"yishi_test_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    in_thread(asyncio.run, _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield Database("postgres", _pg_url(name))
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        in_thread(asyncio.run, _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -52,7 +52,7 @@ class World:
     ids: dict[str, int] = field(default_factory=dict)
 
 
-async def _seed(session: Any) -> dict[str, int]:
+async def seed(session: Any) -> dict[str, int]:
     ids: dict[str, int] = {}
     for slug, name, buildings, households in (
         ("z", "Z社区", BUILDINGS_CSV, HOUSEHOLDS_CSV),
@@ -90,7 +90,7 @@ async def _seed(session: Any) -> dict[str, int]:
 
 @pytest.fixture
 def world(database: Database) -> World:
-    return World(database, database.run(_seed))
+    return World(database, database.run(seed))
 
 
 class Client(TestClient):  # type: ignore[type-arg]
