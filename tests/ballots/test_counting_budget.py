@@ -1,6 +1,7 @@
 """Participatory budget: Method of Equal Shares with completion, and greedy by approval, against
 pabutools on random small elections."""
 
+import random
 from decimal import Decimal
 from fractions import Fraction
 
@@ -145,3 +146,32 @@ def test_aggregated_weights_count_like_repeated_ballots(election) -> None:
 def test_weights_beyond_exact_float_sums_are_refused() -> None:
     with pytest.raises(ValueError, match="exactly"):
         count_equal_shares([(("A",), 2**53)], {"A": 1}, 10, "s")
+
+
+def test_money_a_hair_short_of_the_cost_is_not_enough() -> None:
+    # the float estimate cannot tell 1e9 from 1e9 + 0.1: the exact count decides
+    ballots = [(("X",), 1), (("Y",), 1)]
+    costs = {"X": Decimal("1000000000.1"), "Y": Decimal("3000000000")}
+    result = count_equal_shares(ballots, costs, 2_000_000_000, "s", step=Fraction(1, 10))
+    assert result.share == Fraction(10000000001, 10)  # one step of 0.1 above the first share
+    assert result.winners == ("X",)
+
+
+def test_a_larger_random_election_matches_pabutools() -> None:
+    rng = random.Random(7)
+    costs = {f"p{i}": rng.randrange(5, 60) for i in range(12)}
+    names = list(costs)
+    ballots = [(tuple(rng.sample(names, rng.randint(1, 5))), 1) for _ in range(300)]
+    ours = count_equal_shares(ballots, costs, 250, "seed")
+    instance, profile, ties = pabutools_election(costs, 250, ballots, "seed")
+    mes = method_of_equal_shares(
+        instance,
+        profile,
+        sat_class=Cost_Sat,
+        voter_budget_increment=frac(250, 100 * 300),
+        tie_breaking=ties,
+    )
+    theirs = greedy_utilitarian_welfare(
+        instance, profile, sat_class=Cost_Sat, initial_budget_allocation=mes, tie_breaking=ties
+    )
+    assert list(ours.winners) == [p.name for p in theirs]
