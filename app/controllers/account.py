@@ -17,10 +17,8 @@ from app.models import Account, Community, Person
 from app.settings import Settings
 from app.web import page, redirect, safe_next
 
-HTML = {"include_in_schema": False}
 
-
-@get("/", **HTML)
+@get("/")
 async def home(
     request: Request[Any, Any, Any], db: AsyncSession, account: Account | None
 ) -> Template:
@@ -35,7 +33,7 @@ async def home(
     return page(request, "index.html", communities=communities, mine=mine)
 
 
-@get("/signin", **HTML)
+@get("/signin")
 async def signin_form(request: Request[Any, Any, Any], next: str | None = None) -> Template:
     return page(request, "signin.html", next=safe_next(next), identifier="", error=None)
 
@@ -44,7 +42,7 @@ def _address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@post("/signin", **HTML)
+@post("/signin")
 async def signin(
     request: Request[Any, Any, Any], db: AsyncSession, settings: Settings
 ) -> Response[Any]:
@@ -76,7 +74,7 @@ async def _signed_in(
     return response
 
 
-@post("/signout", **HTML)
+@post("/signout")
 async def signout(request: Request[Any, Any, Any], settings: Settings) -> Redirect:
     await auth.end_session(
         request.app.stores.get("sessions"), request.cookies.get(auth.SESSION_COOKIE)
@@ -86,12 +84,12 @@ async def signout(request: Request[Any, Any, Any], settings: Settings) -> Redire
     return response
 
 
-@get("/activate", **HTML)
+@get("/activate")
 async def activate_form(request: Request[Any, Any, Any], code: str = "") -> Template:
-    return page(request, "activate.html", values={"code": code}, error=None, field=None)
+    return page(request, "activate.html", values={"code": code}, error=None, error_field=None)
 
 
-@post("/activate", **HTML)
+@post("/activate")
 async def activate(
     request: Request[Any, Any, Any], db: AsyncSession, settings: Settings
 ) -> Response[Any]:
@@ -102,12 +100,12 @@ async def activate(
     except accounts.AccountError as error:
         values.pop("password"), values.pop("confirm")
         return page(
-            request, "activate.html", 400, values=values, error=error.message, field=error.field
+            request, "activate.html", 400, values=values, error=error.message, error_field=error.field
         )
     return await _signed_in(request, account, settings, redirect("/account", "activated"))
 
 
-@get("/account", guards=[signed_in_guard], **HTML)
+@get("/account", guards=[signed_in_guard])
 async def account_page(
     request: Request[Any, Any, Any], db: AsyncSession, account: Account
 ) -> Template:
@@ -116,10 +114,10 @@ async def account_page(
         .join(Person, Person.community_id == Community.id)
         .where(Person.account_id == account.id)
     )
-    return page(request, "account.html", memberships=list(rows.all()), error=None, field=None)
+    return page(request, "account.html", memberships=list(rows.all()), error=None, error_field=None)
 
 
-@post("/account/password", guards=[signed_in_guard], **HTML)
+@post("/account/password", guards=[signed_in_guard])
 async def change_password(
     request: Request[Any, Any, Any], db: AsyncSession, account: Account, settings: Settings
 ) -> Response[Any]:
@@ -134,13 +132,13 @@ async def change_password(
         )
     except accounts.AccountError as error:
         return page(
-            request, "account.html", 400, memberships=[], error=error.message, field=error.field
+            request, "account.html", 400, memberships=[], error=error.message, error_field=error.field
         )
     # The stamp in every session changed with the password; keep this one signed in.
     return await _signed_in(request, account, settings, redirect("/account", "password"))
 
 
-@post("/language", **HTML)
+@post("/language")
 async def choose_language(request: Request[Any, Any, Any], settings: Settings) -> Redirect:
     form = await request.form()
     language = str(form.get("language", ""))

@@ -11,10 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import register
 from app.auth import Membership, community_guard
 
-HTML = {"include_in_schema": False}
 
-
-@get("/c/{slug:str}", guards=[community_guard()], **HTML)
+@get("/c/{slug:str}", guards=[community_guard()])
 async def community_home(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:

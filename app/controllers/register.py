@@ -17,7 +17,6 @@ from app.register_import import ImportRejected, import_file
 from app.settings import Settings
 from app.web import page, page_number, redirect
 
-HTML = {"include_in_schema": False}
 READERS = (Role.admin, Role.chair, Role.auditor, Role.grid_member)
 EXPORTERS = (Role.admin, Role.chair, Role.auditor)
 AUDITED = (Role.admin, Role.auditor)
@@ -34,7 +33,7 @@ def _base(m: Membership) -> str:
     return f"/c/{m.community.slug}/register"
 
 
-@get("/c/{slug:str}/register", guards=[read_guard], **HTML)
+@get("/c/{slug:str}/register", guards=[read_guard])
 async def overview(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
@@ -49,7 +48,7 @@ async def overview(
     )  # type: ignore[arg-type]
 
 
-@get("/c/{slug:str}/register/people", guards=[read_guard], **HTML)
+@get("/c/{slug:str}/register/people", guards=[read_guard])
 async def people(
     request: Request[Any, Any, Any],
     slug: str,
@@ -85,7 +84,7 @@ async def _person_or_404(db: AsyncSession, m: Membership, person_id: int) -> reg
     return row
 
 
-@get("/c/{slug:str}/register/people/{person_id:int}", guards=[read_guard], **HTML)
+@get("/c/{slug:str}/register/people/{person_id:int}", guards=[read_guard])
 async def person(
     request: Request[Any, Any, Any],
     slug: str,
@@ -95,11 +94,11 @@ async def person(
 ) -> Template:
     row = await _person_or_404(db, membership, person_id)
     return page(
-        request, "register/person.html", m=membership, row=row, error=None, field=None, code=None
+        request, "register/person.html", m=membership, row=row, error=None, error_field=None, code=None
     )
 
 
-@post("/c/{slug:str}/register/people/{person_id:int}", guards=[admin_guard], **HTML)
+@post("/c/{slug:str}/register/people/{person_id:int}", guards=[admin_guard])
 async def edit_person(
     request: Request[Any, Any, Any],
     slug: str,
@@ -110,15 +109,9 @@ async def edit_person(
 ) -> Response[Any]:
     row = await _person_or_404(db, membership, person_id)
     form = await request.form()
+    values = {key: str(form.get(key, "")) for key in ("name", "phone", "birth_year")}
     try:
-        changed = await register.update_person(
-            db,
-            row.person,
-            account,
-            name=str(form.get("name", "")),
-            phone=str(form.get("phone", "")),
-            birth_year=str(form.get("birth_year", "")),
-        )
+        changed = await register.update_person(db, row.person, account, **values)
     except register.RegisterError as error:
         return page(
             request,
@@ -126,8 +119,9 @@ async def edit_person(
             400,
             m=membership,
             row=row,
+            values=values,
             error=error.message,
-            field=error.field,
+            error_field=error.field,
             code=None,
         )
     return redirect(f"{_base(membership)}/people/{person_id}", "saved" if changed else "unchanged")
@@ -136,7 +130,6 @@ async def edit_person(
 @post(
     "/c/{slug:str}/register/people/{person_id:int}/activation",
     guards=[community_guard(Role.admin, Role.grid_member)],
-    **HTML,
 )
 async def issue_activation(
     request: Request[Any, Any, Any],
@@ -154,11 +147,11 @@ async def issue_activation(
     row = await _person_or_404(db, membership, person_id)
     code = await accounts.issue_activation_code(db, settings.secret_key, row.person)
     return page(
-        request, "register/person.html", m=membership, row=row, error=None, field=None, code=code
+        request, "register/person.html", m=membership, row=row, error=None, error_field=None, code=code
     )
 
 
-@get("/c/{slug:str}/register/buildings/{building_id:int}", guards=[read_guard], **HTML)
+@get("/c/{slug:str}/register/buildings/{building_id:int}", guards=[read_guard])
 async def building(
     request: Request[Any, Any, Any],
     slug: str,
@@ -188,7 +181,7 @@ async def _unit_or_404(db: AsyncSession, m: Membership, unit_id: int) -> tuple[A
     return found
 
 
-@get("/c/{slug:str}/register/units/{unit_id:int}", guards=[read_guard], **HTML)
+@get("/c/{slug:str}/register/units/{unit_id:int}", guards=[read_guard])
 async def unit(
     request: Request[Any, Any, Any],
     slug: str,
@@ -208,7 +201,7 @@ async def unit(
     )
 
 
-@post("/c/{slug:str}/register/units/{unit_id:int}", guards=[admin_guard], **HTML)
+@post("/c/{slug:str}/register/units/{unit_id:int}", guards=[admin_guard])
 async def edit_unit(
     request: Request[Any, Any, Any],
     slug: str,
@@ -233,18 +226,19 @@ async def edit_unit(
             building=found[1],
             people=found[2],
             error=error.message,
+            submitted=str(form.get("floor_area", "")),
         )
     return redirect(f"{_base(membership)}/units/{unit_id}", "saved" if changed else "unchanged")
 
 
-@get("/c/{slug:str}/register/import", guards=[admin_guard], **HTML)
+@get("/c/{slug:str}/register/import", guards=[admin_guard])
 async def import_form(
     request: Request[Any, Any, Any], slug: str, membership: Membership
 ) -> Template:
     return page(request, "register/import.html", m=membership, errors=None, report=None)
 
 
-@post("/c/{slug:str}/register/import", guards=[admin_guard], **HTML)
+@post("/c/{slug:str}/register/import", guards=[admin_guard])
 async def import_upload(
     request: Request[Any, Any, Any],
     slug: str,
@@ -296,21 +290,21 @@ def _csv_response(body: str, filename: str) -> Response[str]:
     )
 
 
-@get("/c/{slug:str}/register/export/households.csv", guards=[community_guard(*EXPORTERS)], **HTML)
+@get("/c/{slug:str}/register/export/households.csv", guards=[community_guard(*EXPORTERS)])
 async def export_households(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
     return _csv_response(
         await register.export_households(db, membership.community.id), f"{slug}-households.csv"
     )  # type: ignore[arg-type]
 
 
-@get("/c/{slug:str}/register/export/buildings.csv", guards=[community_guard(*EXPORTERS)], **HTML)
+@get("/c/{slug:str}/register/export/buildings.csv", guards=[community_guard(*EXPORTERS)])
 async def export_buildings(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
     return _csv_response(
         await register.export_buildings(db, membership.community.id), f"{slug}-buildings.csv"
     )  # type: ignore[arg-type]
 
 
-@get("/c/{slug:str}/register/changes", guards=[community_guard(*AUDITED)], **HTML)
+@get("/c/{slug:str}/register/changes", guards=[community_guard(*AUDITED)])
 async def changes(
     request: Request[Any, Any, Any],
     slug: str,
@@ -331,7 +325,7 @@ async def changes(
     )
 
 
-@get("/c/{slug:str}/roles", guards=[admin_guard], **HTML)
+@get("/c/{slug:str}/roles", guards=[admin_guard])
 async def roles(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
@@ -357,11 +351,11 @@ async def _roles_page(
         grids=[g for g, _b in grids],
         roles=GRANTED_ROLES,
         error=error,
-        field=field,
+        error_field=field,
     )
 
 
-@post("/c/{slug:str}/roles", guards=[admin_guard], **HTML)
+@post("/c/{slug:str}/roles", guards=[admin_guard])
 async def grant(
     request: Request[Any, Any, Any],
     slug: str,
@@ -384,7 +378,7 @@ async def grant(
     return redirect(f"/c/{slug}/roles", "granted")
 
 
-@post("/c/{slug:str}/roles/{grant_id:int}/revoke", guards=[admin_guard], **HTML)
+@post("/c/{slug:str}/roles/{grant_id:int}/revoke", guards=[admin_guard])
 async def revoke(
     request: Request[Any, Any, Any],
     slug: str,
