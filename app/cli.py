@@ -137,9 +137,7 @@ def register_import(file: Path, slug: str) -> None:
     data = file.read_bytes()
 
     async def work(session: Any) -> Any:
-        return await import_file(
-            session, await _community(session, slug), file.name, data, None
-        )
+        return await import_file(session, await _community(session, slug), file.name, data, None)
 
     try:
         report = _run(work, settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -66,9 +66,12 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
     return Litestar(
         route_handlers=[
             health,
-            *account.ROUTES,
-            *community.ROUTES,
-            *register.ROUTES,
+            # Pages stay out of the OpenAPI schema, which describes the JSON API only.
+            Router(
+                path="/",
+                route_handlers=[*account.ROUTES, *community.ROUTES, *register.ROUTES],
+                include_in_schema=False,
+            ),
             api.router,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR / "static"], include_in_schema=False

@@ -28,7 +28,9 @@ from app.settings import normalise_database_url
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES_URL = os.environ.get("YISHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "YISHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 _counter = itertools.count()
 
 
@@ -81,7 +83,9 @@ class Database:
 async def _pg_execute(sql: str) -> None:
     import asyncpg
 
-    connection = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    connection = await asyncpg.connect(
+        POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"), timeout=5
+    )
     try:
         await connection.execute(sql)
     finally:
@@ -90,7 +94,9 @@ async def _pg_execute(sql: str) -> None:
 
 def _pg_url(name: str) -> str:
     parts = urlsplit(POSTGRES_URL)
-    return normalise_database_url(urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")))
+    return normalise_database_url(
+        urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -138,5 +144,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if IN_CI and skipped:
-        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; nothing may be skipped under CI.", red=True)
+        reporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; nothing may be skipped under CI.", red=True
+        )
         session.exitstatus = 1

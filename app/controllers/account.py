@@ -100,7 +100,12 @@ async def activate(
     except accounts.AccountError as error:
         values.pop("password"), values.pop("confirm")
         return page(
-            request, "activate.html", 400, values=values, error=error.message, error_field=error.field
+            request,
+            "activate.html",
+            400,
+            values=values,
+            error=error.message,
+            error_field=error.field,
         )
     return await _signed_in(request, account, settings, redirect("/account", "activated"))
 
@@ -132,7 +137,12 @@ async def change_password(
         )
     except accounts.AccountError as error:
         return page(
-            request, "account.html", 400, memberships=[], error=error.message, error_field=error.field
+            request,
+            "account.html",
+            400,
+            memberships=[],
+            error=error.message,
+            error_field=error.field,
         )
     # The stamp in every session changed with the password; keep this one signed in.
     return await _signed_in(request, account, settings, redirect("/account", "password"))

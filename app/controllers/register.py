@@ -94,7 +94,13 @@ async def person(
 ) -> Template:
     row = await _person_or_404(db, membership, person_id)
     return page(
-        request, "register/person.html", m=membership, row=row, error=None, error_field=None, code=None
+        request,
+        "register/person.html",
+        m=membership,
+        row=row,
+        error=None,
+        error_field=None,
+        code=None,
     )
 
 
@@ -147,7 +153,13 @@ async def issue_activation(
     row = await _person_or_404(db, membership, person_id)
     code = await accounts.issue_activation_code(db, settings.secret_key, row.person)
     return page(
-        request, "register/person.html", m=membership, row=row, error=None, error_field=None, code=code
+        request,
+        "register/person.html",
+        m=membership,
+        row=row,
+        error=None,
+        error_field=None,
+        code=code,
     )
 
 

@@ -69,7 +69,12 @@ async def seed(session: Any) -> dict[str, int]:
         person = None
         if ref:
             person = (await session.execute(select(Person).where(Person.ref == ref))).scalar_one()
-        account = Account(username=username, phone=person.phone if person else None, display_name=person.name if person else username, password_hash=password_hash)
+        account = Account(
+            username=username,
+            phone=person.phone if person else None,
+            display_name=person.name if person else username,
+            password_hash=password_hash,
+        )
         session.add(account)
         await session.flush()
         ids[username] = account.id  # type: ignore[assignment]
@@ -80,8 +85,14 @@ async def seed(session: Any) -> dict[str, int]:
             if role == Role.grid_member:
                 from app.models import Grid
 
-                grid_id = (await session.execute(select(Grid.id).where(Grid.community_id == ids[slug], Grid.number == 2))).scalar_one()
-            session.add(RoleGrant(community_id=ids[slug], account_id=account.id, role=role, grid_id=grid_id))
+                grid_id = (
+                    await session.execute(
+                        select(Grid.id).where(Grid.community_id == ids[slug], Grid.number == 2)
+                    )
+                ).scalar_one()
+            session.add(
+                RoleGrant(community_id=ids[slug], account_id=account.id, role=role, grid_id=grid_id)
+            )
     await session.commit()
     for ref in ("P001", "P002", "P005", "P007", "Q001"):
         ids[ref] = (await session.execute(select(Person.id).where(Person.ref == ref))).scalar_one()
@@ -103,7 +114,9 @@ class Client(TestClient):  # type: ignore[type-arg]
         return self.cookies["csrftoken"]
 
     def form(self, url: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        return self.post(url, data={**(data or {}), "_csrf_token": self.csrf()}, follow_redirects=False, **kwargs)
+        return self.post(
+            url, data={**(data or {}), "_csrf_token": self.csrf()}, follow_redirects=False, **kwargs
+        )
 
     def api(self, method: str, url: str, **kwargs: Any) -> Any:
         headers = {"x-csrftoken": self.csrf(), **kwargs.pop("headers", {})}

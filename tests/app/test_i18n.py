@@ -26,9 +26,28 @@ def _catalog(language: str):  # type: ignore[no-untyped-def]
 def _extracted(tmp_path: Path) -> set[str | tuple[str, ...]]:
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-o", str(pot),
-         "--no-location", "--omit-header", "-k", "_", "-k", "gettext", "-k", "ngettext:1,2", "."],
-        cwd=PROJECT_ROOT, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-o",
+            str(pot),
+            "--no-location",
+            "--omit-header",
+            "-k",
+            "_",
+            "-k",
+            "gettext",
+            "-k",
+            "ngettext:1,2",
+            ".",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
     )
     with pot.open("rb") as handle:
         return {m.id for m in read_po(handle) if m.id}
@@ -37,7 +56,8 @@ def _extracted(tmp_path: Path) -> set[str | tuple[str, ...]]:
 def test_every_message_in_the_code_has_a_chinese_translation(tmp_path: Path) -> None:
     zh = _catalog("zh_CN")
     missing = [
-        m for m in _extracted(tmp_path)
+        m
+        for m in _extracted(tmp_path)
         if m not in zh or not (zh[m].string if isinstance(zh[m].string, str) else all(zh[m].string))
     ]
     assert not missing, f"run `make translations` and translate: {missing}"
@@ -80,7 +100,9 @@ def test_pages_are_chinese_by_default_and_english_on_the_switch(client: Client) 
     page = client.get("/signin")
     assert '<html lang="en">' in page.text
     assert "Phone number or username" in page.text
-    english_browser = client.get("/signin", headers={"accept-language": "en"}, cookies={"yishi_lang": "zh_CN"})
+    english_browser = client.get(
+        "/signin", headers={"accept-language": "en"}, cookies={"yishi_lang": "zh_CN"}
+    )
     assert "登录" in english_browser.text
 
 

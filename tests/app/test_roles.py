@@ -83,9 +83,23 @@ def test_every_route_has_an_expectation(settings: Settings) -> None:
 
 def _ids(world: World) -> dict[str, int]:
     async def work(session: Any) -> dict[str, int]:
-        building = (await session.execute(select(Building).where(Building.community_id == world.ids["z"], Building.number == "3"))).scalar_one()
-        unit = (await session.execute(select(Unit).where(Unit.building_id == building.id, Unit.number == "301"))).scalar_one()
-        grant = (await session.execute(select(RoleGrant).where(RoleGrant.account_id == world.ids["grid"]))).scalar_one()
+        building = (
+            await session.execute(
+                select(Building).where(
+                    Building.community_id == world.ids["z"], Building.number == "3"
+                )
+            )
+        ).scalar_one()
+        unit = (
+            await session.execute(
+                select(Unit).where(Unit.building_id == building.id, Unit.number == "301")
+            )
+        ).scalar_one()
+        grant = (
+            await session.execute(
+                select(RoleGrant).where(RoleGrant.account_id == world.ids["grid"])
+            )
+        ).scalar_one()
         return {"building_id": building.id, "unit_id": unit.id, "grant_id": grant.id}
 
     return {**world.db.run(work), "person_id": world.ids["P007"]}  # in grid 2, the grid member's
@@ -115,7 +129,9 @@ def _call(client: Client, method: str, url: str) -> Any:
         if url.endswith("/register/import"):
             return client.api(method, url, files={"file": ("empty.csv", b"")})
         body = next((b for key, b in API_BODIES.items() if key in url), None)
-        return client.api(method, url, json=body if method in {"POST", "PATCH"} else None, follow_redirects=False)
+        return client.api(
+            method, url, json=body if method in {"POST", "PATCH"} else None, follow_redirects=False
+        )
     if method == "GET":
         return client.get(url, follow_redirects=False)
     return client.form(url, {})
@@ -146,13 +162,21 @@ def test_route_access_by_role(role: str, world: World, settings: Settings) -> No
 
 def _check(role: str, rule: Any, method: str, path: str, response: Any) -> list[str]:
     failures = []
-    denied = response.status_code in {401, 403} or response.headers.get("location", "").startswith("/signin")
+    denied = response.status_code in {401, 403} or response.headers.get("location", "").startswith(
+        "/signin"
+    )
     if _allowed(rule, role) == denied:
-        failures.append(f"{method} {path}: {response.status_code} {response.headers.get('location', '')}")
+        failures.append(
+            f"{method} {path}: {response.status_code} {response.headers.get('location', '')}"
+        )
     if denied and role != "anonymous" and response.status_code != 403:
-        failures.append(f"{method} {path}: a signed-in {role} should get 403, got {response.status_code}")
+        failures.append(
+            f"{method} {path}: a signed-in {role} should get 403, got {response.status_code}"
+        )
     if denied and role == "anonymous" and path.startswith("/api/") and response.status_code != 401:
-        failures.append(f"{method} {path}: anonymous API call should get 401, got {response.status_code}")
+        failures.append(
+            f"{method} {path}: anonymous API call should get 401, got {response.status_code}"
+        )
     return failures
 
 

@@ -53,23 +53,31 @@ def test_plain_database_urls_get_the_async_driver(plain: str, driver: str) -> No
         ("YISHI_LANG", "fr", "YISHI_LANG"),
     ],
 )
-def test_unknown_or_malformed_settings_name_the_setting(tmp_path: Path, name: str, value: str, message: str) -> None:
+def test_unknown_or_malformed_settings_name_the_setting(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({"YISHI_VAR_DIR": str(tmp_path), name: value})
 
 
 def test_test_and_bench_variables_are_not_settings(tmp_path: Path) -> None:
-    settings = load_settings({"YISHI_VAR_DIR": str(tmp_path), "YISHI_TEST_POSTGRES_URL": "x", "YISHI_BENCH_SECONDS": "3"})
+    settings = load_settings(
+        {"YISHI_VAR_DIR": str(tmp_path), "YISHI_TEST_POSTGRES_URL": "x", "YISHI_BENCH_SECONDS": "3"}
+    )
     assert settings.workers == 1
 
 
 def test_https_base_url_turns_on_secure_cookies(tmp_path: Path) -> None:
-    settings = load_settings({"YISHI_VAR_DIR": str(tmp_path), "YISHI_BASE_URL": "https://yishi.example.org/"})
+    settings = load_settings(
+        {"YISHI_VAR_DIR": str(tmp_path), "YISHI_BASE_URL": "https://yishi.example.org/"}
+    )
     assert settings.secure_cookies
     assert settings.base_url == "https://yishi.example.org"
 
 
-def test_cli_reports_a_bad_setting_without_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_a_bad_setting_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from app.cli import main

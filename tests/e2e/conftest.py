@@ -18,24 +18,36 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import PROJECT_ROOT
-from app.settings import normalise_database_url
+from app.settings import PROJECT_ROOT, normalise_database_url
 from tests.app.conftest import World, seed
 from tests.conftest import Database, skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        skip_or_fail("Debian's chromium is missing: run `make test` as root or `sudo apt-get install chromium`")
+        skip_or_fail(
+            "Debian's chromium is missing: run `make test` as root or `sudo apt-get install chromium`"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -65,10 +77,18 @@ def live_server(world: World, tmp_path: Path) -> Iterator[str]:
     """`yishi serve` over the seeded world database."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YISHI_")}
-    env.update(YISHI_DATABASE_URL=world.db.url, YISHI_VAR_DIR=str(tmp_path), YISHI_BASE_URL=f"http://127.0.0.1:{port}", YISHI_LOG_LEVEL="WARNING")
+    env.update(
+        YISHI_DATABASE_URL=world.db.url,
+        YISHI_VAR_DIR=str(tmp_path),
+        YISHI_BASE_URL=f"http://127.0.0.1:{port}",
+        YISHI_LOG_LEVEL="WARNING",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -79,7 +99,10 @@ def live_server(world: World, tmp_path: Path) -> Iterator[str]:
             except httpx.HTTPError:
                 time.sleep(0.05)
         else:
-            raise RuntimeError("the server did not start: " + (process.stdout.read().decode() if process.stdout else ""))
+            raise RuntimeError(
+                "the server did not start: "
+                + (process.stdout.read().decode() if process.stdout else "")
+            )
         yield base
     finally:
         process.terminate()

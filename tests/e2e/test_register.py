@@ -49,7 +49,10 @@ def test_admin_searches_edits_and_imports(browser, live_server: str, tmp_path: P
     assert "13912345678" in page.locator(".facts").inner_text()
 
     bad = tmp_path / "households.csv"
-    bad.write_text("楼栋,单元,户号,面积,居民编号,姓名,关系\n9,1,101,80,X1,测试,业主\n1,1,103,-5,X2,,业主\n", encoding="utf-8")
+    bad.write_text(
+        "楼栋,单元,户号,面积,居民编号,姓名,关系\n9,1,101,80,X1,测试,业主\n1,1,103,-5,X2,,业主\n",
+        encoding="utf-8",
+    )
     page.goto(f"{live_server}/c/z/register/import")
     page.get_by_label("CSV").set_input_files(str(bad))
     page.get_by_role("button", name="检查并导入").click()

@@ -10,7 +10,9 @@ from tests.e2e.conftest import PHONE, screenshot, serious_accessibility_violatio
 pytestmark = pytest.mark.browser
 
 
-def test_resident_signs_in_on_a_phone_switches_language_and_signs_out(browser, live_server: str) -> None:  # type: ignore[no-untyped-def]
+def test_resident_signs_in_on_a_phone_switches_language_and_signs_out(
+    browser, live_server: str
+) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(**PHONE, locale="zh-CN")
     context.set_default_timeout(5000)
     page = context.new_page()
@@ -55,7 +57,9 @@ def test_resident_signs_in_on_a_phone_switches_language_and_signs_out(browser, l
     assert not any(violations.values()), violations
 
 
-def test_wrong_password_is_announced_and_keyboard_only_sign_in_works(browser, live_server: str) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_is_announced_and_keyboard_only_sign_in_works(
+    browser, live_server: str
+) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(**PHONE, locale="zh-CN")
     context.set_default_timeout(5000)
     page = context.new_page()
