@@ -195,7 +195,7 @@ async def issue_activation_code(
     earlier = await session.execute(
         select(ActivationCode).where(
             ActivationCode.person_id == person.id,
-            ActivationCode.used_at.is_(None),  # type: ignore[union-attr]
+            ActivationCode.used_at.is_(None),
         )
     )
     for code_row in earlier.scalars():

@@ -7,11 +7,12 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.stores.base import Store
@@ -72,7 +73,7 @@ class IdentityMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request: Request[Any, Any, Any] = Request(scope)
@@ -143,7 +144,7 @@ async def load_membership(
                     select(UnitLink.relation).where(
                         UnitLink.community_id == community.id,
                         UnitLink.person_id == person.id,
-                        UnitLink.until.is_(None),  # type: ignore[union-attr]
+                        UnitLink.until.is_(None),
                     )
                 )
             ).scalars()
@@ -178,7 +179,7 @@ def community_guard(*roles: Role) -> Any:
             raise PermissionDeniedException()
 
     guard.__name__ = "requires_" + "_or_".join(roles) if roles else "community_exists"
-    guard.required_roles = frozenset(roles)  # type: ignore[attr-defined]
+    guard.required_roles = frozenset(roles)
     return guard
 
 
@@ -190,7 +191,7 @@ def signed_in_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
 async def membership_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Membership:
     state = connection.scope["state"]
     if "membership" in state:
-        return state["membership"]  # type: ignore[no-any-return]
+        return cast(Membership, state["membership"])
     slug = connection.path_params.get("slug")
     session: AsyncSession = state["db"]
     community = (
@@ -199,4 +200,4 @@ async def membership_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Memb
     if community is None:
         raise NotFoundException()
     state["membership"] = await load_membership(session, community, state.get("account"))
-    return state["membership"]  # type: ignore[no-any-return]
+    return cast(Membership, state["membership"])

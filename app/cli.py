@@ -67,9 +67,8 @@ def db() -> None:
 
 
 def upgrade_database(database_url: str) -> None:
-    from alembic.config import Config
-
     from alembic import command
+    from alembic.config import Config
 
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.attributes["database_url"] = database_url

@@ -201,7 +201,7 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, secret_key: str)
                     Person.ref == "Z00042",
                 )
             )
-        ).scalar_one()  # type: ignore[union-attr]
+        ).scalar_one()
         activation = (person.name, await issue_activation_code(session, secret_key, person))
     return DemoResult(community, created, accounts, activation)
 
@@ -236,12 +236,12 @@ async def _role_accounts(session: AsyncSession, community: Community) -> list[tu
                         Person.account_id.is_(None),
                         Person.phone.is_not(None),
                         Person.is_organisation.is_(False),
-                    )  # type: ignore[union-attr]
+                    )
                     .order_by(Person.ref)
                     .limit(20)
                 )
                 person = next(p for p in candidates.scalars() if p.id not in used_people)
-                used_people.add(person.id)  # type: ignore[arg-type]
+                used_people.add(person.id)
             account = Account(
                 username=username,
                 phone=person.phone if person else None,
@@ -257,12 +257,12 @@ async def _role_accounts(session: AsyncSession, community: Community) -> list[tu
             if role in (Role.grid_member, Role.chair, Role.auditor, Role.admin):
                 grid_id = None
                 if role == Role.grid_member:
-                    grid_id = min(await person_grid_ids(session, person.id))  # type: ignore[union-attr,arg-type]
+                    grid_id = min(await person_grid_ids(session, person.id))
                 session.add(
                     RoleGrant(
                         community_id=community.id, account_id=account.id, role=role, grid_id=grid_id
                     )
-                )  # type: ignore[arg-type]
+                )
             await session.commit()
         printed.append((role.value, username, DEMO_PASSWORD))
     return printed

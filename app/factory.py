@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, Router, get
@@ -140,7 +140,7 @@ def template_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_callables(  # type: ignore[attr-defined]
+    env.install_gettext_callables(
         gettext=lambda message: i18n.catalogue(i18n.current_language()).gettext(message),
         ngettext=lambda s, p, n: i18n.catalogue(i18n.current_language()).ngettext(s, p, n),
         newstyle=True,
@@ -158,16 +158,16 @@ def template_environment() -> Environment:
 
 
 def provide_settings(state: State) -> Settings:
-    return state.settings  # type: ignore[no-any-return]
+    return cast(Settings, state.settings)
 
 
 def provide_db(request: Request[Any, Any, Any]) -> AsyncSession:
     """The request's session, opened by IdentityMiddleware and closed after the response."""
-    return request.scope["state"]["db"]  # type: ignore[no-any-return]
+    return cast(AsyncSession, request.scope["state"]["db"])
 
 
 def provide_account(request: Request[Any, Any, Any]) -> Account | None:
-    return request.scope["state"].get("account")  # type: ignore[no-any-return]
+    return request.scope["state"].get("account")
 
 
 async def provide_membership(request: Request[Any, Any, Any]) -> Membership:

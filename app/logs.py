@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 access_logger = logging.getLogger("yishi.access")
@@ -43,7 +44,7 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -63,7 +64,7 @@ class AccessLogMiddleware:
                 "request",
                 extra={
                     "fields": {
-                        "method": scope["method"],
+                        "method": scope.get("method"),
                         "path": scope["path"],
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 1),

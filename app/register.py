@@ -66,7 +66,7 @@ async def counts(session: AsyncSession, community_id: int) -> Counts:
             await session.execute(
                 select(func.count()).select_from(model).where(model.community_id == community_id)
             )
-        ).scalar_one()  # type: ignore[no-any-return]
+        ).scalar_one()
 
     area = (
         await session.execute(
@@ -90,10 +90,10 @@ async def grids_with_buildings(
     """Grids and their buildings with unit counts; ``grid_ids`` limits a grid member's view."""
     query = select(Grid).where(Grid.community_id == community_id).order_by(Grid.number)
     if grid_ids is not None:
-        query = query.where(Grid.id.in_(grid_ids))  # type: ignore[union-attr]
+        query = query.where(Grid.id.in_(grid_ids))
     grids = list((await session.execute(query)).scalars())
     unit_count = (
-        select(Building, func.count(Unit.id))  # type: ignore[arg-type]
+        select(Building, func.count(Unit.id))
         .outerjoin(Unit, Unit.building_id == Building.id)
         .where(Building.community_id == community_id)
         .group_by(Building.id)
@@ -103,7 +103,7 @@ async def grids_with_buildings(
         by_grid.setdefault(building.grid_id, []).append((building, n))
     for items in by_grid.values():
         items.sort(key=lambda item: _natural_key(item[0].number))
-    return [(grid, by_grid.get(grid.id, [])) for grid in grids]  # type: ignore[arg-type]
+    return [(grid, by_grid.get(grid.id, [])) for grid in grids]
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:
@@ -130,15 +130,15 @@ async def search_people(
                 Person.phone.like(pattern, escape="\\"),
                 Person.ref == text,
             )
-        )  # type: ignore[union-attr]
+        )
     if grid_ids is not None:
         in_grid = (
             select(UnitLink.person_id)
             .join(Unit, Unit.id == UnitLink.unit_id)
             .join(Building, Building.id == Unit.building_id)
-            .where(Building.grid_id.in_(grid_ids))  # type: ignore[attr-defined]
+            .where(Building.grid_id.in_(grid_ids))
         )
-        query = query.where(Person.id.in_(in_grid))  # type: ignore[union-attr]
+        query = query.where(Person.id.in_(in_grid))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     people = list(
         (
@@ -149,8 +149,8 @@ async def search_people(
             )
         ).scalars()
     )
-    links = await _links_of(session, [p.id for p in people])  # type: ignore[misc]
-    return [PersonRow(p, links.get(p.id, [])) for p in people], total  # type: ignore[arg-type]
+    links = await _links_of(session, [p.id for p in people if p.id is not None])
+    return [PersonRow(p, links.get(p.id, [])) for p in people], total
 
 
 def _escape_like(text: str) -> str:
@@ -164,7 +164,7 @@ async def _links_of(
         select(UnitLink, Unit, Building)
         .join(Unit, Unit.id == UnitLink.unit_id)
         .join(Building, Building.id == Unit.building_id)
-        .where(UnitLink.person_id.in_(person_ids))  # type: ignore[attr-defined]
+        .where(UnitLink.person_id.in_(person_ids))
         .order_by(Building.number, Unit.entrance, Unit.number)
     )
     result: dict[int, list[tuple[UnitLink, Unit, Building]]] = {}
@@ -211,7 +211,7 @@ async def get_building(
     )
     for link, person in rows.all():
         people.setdefault(link.unit_id, []).append((link, person))
-    return building, grid, [(u, people.get(u.id, [])) for u in units]  # type: ignore[arg-type]
+    return building, grid, [(u, people.get(u.id, [])) for u in units]
 
 
 async def get_unit(
@@ -297,7 +297,7 @@ async def update_person(
         return False
     for key, value in after.items():
         setattr(person, key, value)
-    _record(session, person.community_id, actor, "person", person.id, "update", diff)  # type: ignore[arg-type]
+    _record(session, person.community_id, actor, "person", person.id, "update", diff)
     await session.commit()
     return True
 
@@ -307,7 +307,7 @@ async def update_unit_area(
 ) -> bool:
     try:
         area = Decimal(floor_area.strip())
-        if not area.is_finite() or area <= 0 or area >= 10000 or area.as_tuple().exponent < -2:  # type: ignore[operator]
+        if not area.is_finite() or area <= 0 or area >= 10000 or area.as_tuple().exponent < -2:
             raise InvalidOperation
     except InvalidOperation:
         raise RegisterError(
@@ -327,7 +327,7 @@ async def update_unit_area(
         unit.id,
         "update",
         {"floor_area": [str(unit.floor_area), str(area)]},
-    )  # type: ignore[arg-type]
+    )
     unit.floor_area = area
     session.add(unit)
     await session.commit()
@@ -351,7 +351,7 @@ async def changes_page(
     ).scalar_one()
     rows = await session.execute(
         query.order_by(RegisterChange.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-    )  # type: ignore[union-attr]
+    )
     return list(rows.all()), total
 
 
@@ -417,7 +417,7 @@ async def grant_role(
         role=role,
         grid_id=grid_id,
         granted_by=actor.id,
-    )  # type: ignore[arg-type]
+    )
     session.add(grant)
     await session.flush()
     _record(
@@ -432,7 +432,7 @@ async def grant_role(
             "role": [None, role],
             "grid": [None, grid_number or None],
         },
-    )  # type: ignore[arg-type]
+    )
     await session.commit()
     return grant
 
@@ -454,7 +454,7 @@ async def revoke_role(
         grant_id,
         "revoke",
         {"account": [grant.account_id, None], "role": [grant.role, None]},
-    )  # type: ignore[arg-type]
+    )
     await session.commit()
 
 
@@ -518,7 +518,7 @@ async def export_households(session: AsyncSession, community_id: int) -> str:
     data: list[list[Any]] = []
     for unit, building in units.all():
         place = [building.number, unit.entrance, unit.number, str(unit.floor_area)]
-        people = sorted(by_unit.get(unit.id, []), key=lambda lp: lp[1].ref)  # type: ignore[arg-type]
+        people = sorted(by_unit.get(unit.id, []), key=lambda lp: lp[1].ref)
         if not people:
             data.append([*place] + [""] * 9)
         for link, person in people:

@@ -360,7 +360,7 @@ def _check_households(
                     or parsed <= 0
                     or parsed >= 10000
                     or parsed.as_tuple().exponent < -2
-                ):  # type: ignore[operator]
+                ):
                     raise InvalidOperation
                 area = parsed  # stays 0 when invalid: NaN would even differ from itself
             except InvalidOperation:
@@ -618,18 +618,18 @@ async def apply_buildings(
             grid = grids[row.grid] = Grid(community_id=cid, number=row.grid, name=row.grid_name)
             session.add(grid)
             await session.flush()
-            changes.created("grid", grid.id, {"number": row.grid, "name": row.grid_name})  # type: ignore[arg-type]
+            changes.created("grid", grid.id, {"number": row.grid, "name": row.grid_name})
         building = buildings.get(row.building)
         if building is None:
             building = buildings[row.building] = Building(
                 community_id=cid, grid_id=grid.id, number=row.building
-            )  # type: ignore[arg-type]
+            )
             session.add(building)
             await session.flush()
-            changes.created("building", building.id, {"number": row.building, "grid": row.grid})  # type: ignore[arg-type]
+            changes.created("building", building.id, {"number": row.building, "grid": row.grid})
         elif building.grid_id != grid.id:
             old_grid = next(g.number for g in grids.values() if g.id == building.grid_id)
-            changes.updated("building", building.id, {"grid": old_grid}, {"grid": row.grid})  # type: ignore[arg-type]
+            changes.updated("building", building.id, {"grid": old_grid}, {"grid": row.grid})
             building.grid_id = grid.id  # type: ignore[assignment]
     session.add_all(changes.records)
     await session.commit()
@@ -708,7 +708,7 @@ async def apply_households(
     new_units: list[tuple[Unit, HouseholdRow]] = []
     for row in rows:
         key = (buildings[row.building].id, row.entrance, row.unit)
-        unit = units.get(key)  # type: ignore[arg-type]
+        unit = units.get(key)
         if unit is None:
             unit = units[key] = Unit(
                 community_id=cid,
@@ -716,12 +716,12 @@ async def apply_households(
                 entrance=row.entrance,
                 number=row.unit,
                 floor_area=row.floor_area,
-            )  # type: ignore[index]
+            )
             new_units.append((unit, row))
         elif unit.floor_area != row.floor_area:
             changes.updated(
                 "unit", unit.id, {"floor_area": unit.floor_area}, {"floor_area": row.floor_area}
-            )  # type: ignore[arg-type]
+            )
             unit.floor_area = row.floor_area
     new_people: list[Person] = []
     for row in rows:
@@ -755,15 +755,15 @@ async def apply_households(
                 "number": row.unit,
                 "floor_area": row.floor_area,
             },
-        )  # type: ignore[arg-type]
+        )
     for p in new_people:
-        changes.created("person", p.id, {"ref": p.ref, "name": p.name, "phone": p.phone})  # type: ignore[arg-type]
+        changes.created("person", p.id, {"ref": p.ref, "name": p.name, "phone": p.phone})
 
     new_links: list[UnitLink] = []
     for row in rows:
         if not row.person_ref or row.relation is None:
             continue
-        unit = units[(buildings[row.building].id, row.entrance, row.unit)]  # type: ignore[index]
+        unit = units[(buildings[row.building].id, row.entrance, row.unit)]
         person = people[row.person_ref]
         values = {
             "relation": row.relation.value,
@@ -771,14 +771,14 @@ async def apply_households(
             "until": row.until,
             "is_representative": row.representative,
         }
-        link = links.get((unit.id, person.id))  # type: ignore[arg-type]
+        link = links.get((unit.id, person.id))
         if link is None:
-            link = UnitLink(community_id=cid, unit_id=unit.id, person_id=person.id, **values)  # type: ignore[arg-type]
-            links[(unit.id, person.id)] = link  # type: ignore[index]
+            link = UnitLink(community_id=cid, unit_id=unit.id, person_id=person.id, **values)
+            links[(unit.id, person.id)] = link
             new_links.append(link)
         else:
             values = {k: v for k, v in values.items() if k not in absent}
-            changes.updated("unit_link", link.id, {k: getattr(link, k) for k in values}, values)  # type: ignore[arg-type]
+            changes.updated("unit_link", link.id, {k: getattr(link, k) for k in values}, values)
             for k, v in values.items():
                 setattr(link, k, v)
     session.add_all(new_links)
@@ -788,7 +788,7 @@ async def apply_households(
             "unit_link",
             link.id,
             {"unit": link.unit_id, "person": link.person_id, "relation": link.relation},
-        )  # type: ignore[arg-type]
+        )
     session.add_all(changes.records)
     await session.commit()
     return changes.report

@@ -14,17 +14,23 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from sqlalchemy import text
 
 from app.cli import upgrade_database
 from app.db import create_engine, session_scope
 from app.demo import SLUG, _building_rows, _household_rows
 from app.models import Community
-from app.register_import import apply_buildings, apply_households, validate_buildings, validate_households
+from app.register_import import (
+    apply_buildings,
+    apply_households,
+    validate_buildings,
+    validate_households,
+)
 from app.settings import normalise_database_url
 
-POSTGRES_URL = os.environ.get("YISHI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "YISHI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 async def _import(url: str) -> tuple[float, float, int, int]:
@@ -54,7 +60,9 @@ async def _raw_inserts(url: str, n_rows: int) -> float:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
-            await connection.execute(text("CREATE TEMPORARY TABLE bench_raw (a INTEGER, b VARCHAR(60), c VARCHAR(60))"))
+            await connection.execute(
+                text("CREATE TEMPORARY TABLE bench_raw (a INTEGER, b VARCHAR(60), c VARCHAR(60))")
+            )
             started = time.perf_counter()
             await connection.execute(
                 text("INSERT INTO bench_raw (a, b, c) VALUES (:a, :b, :c)"),
@@ -70,7 +78,9 @@ async def _postgres_database(action: str, name: str) -> None:
 
     connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
     try:
-        await connection.execute(f'{action} DATABASE "{name}"' + (" WITH (FORCE)" if action == "DROP" else ""))
+        await connection.execute(
+            f'{action} DATABASE "{name}"' + (" WITH (FORCE)" if action == "DROP" else "")
+        )
     finally:
         await connection.close()
 
@@ -78,8 +88,10 @@ async def _postgres_database(action: str, name: str) -> None:
 def _report(backend: str, url: str) -> None:
     first, again, n, written = asyncio.run(_import(url))
     raw = asyncio.run(_raw_inserts(url, written))
-    print(f"   {backend}: first import {n / first:,.0f} rows/s ({first:.1f} s), re-import {n / again:,.0f} rows/s;"
-          f" raw inserts {written / raw:,.0f} rows/s; import/raw ratio {(written / first) / (written / raw):.2f}")
+    print(
+        f"   {backend}: first import {n / first:,.0f} rows/s ({first:.1f} s), re-import {n / again:,.0f} rows/s;"
+        f" raw inserts {written / raw:,.0f} rows/s; import/raw ratio {(written / first) / (written / raw):.2f}"
+    )
 
 
 def main() -> None:
@@ -99,5 +111,3 @@ def main() -> None:
         _report("postgres", url)
     finally:
         asyncio.run(_postgres_database("DROP", name))
-
-

@@ -193,7 +193,7 @@ async def change_password(
 async def grids(slug: str, db: AsyncSession, membership: Membership) -> list[dict[str, Any]]:
     found = await register.grids_with_buildings(
         db, membership.community.id, visible_grids(membership)
-    )  # type: ignore[arg-type]
+    )
     return [
         {
             "id": g.id,
@@ -214,7 +214,7 @@ async def people(
     number = page_number(page)
     rows, total = await register.search_people(
         db, membership.community.id, q[:60], number, visible_grids(membership)
-    )  # type: ignore[arg-type]
+    )
     return {
         "total": total,
         "page": number,
@@ -224,7 +224,7 @@ async def people(
 
 
 async def _person(db: AsyncSession, m: Membership, person_id: int) -> register.PersonRow:
-    row = await register.get_person(db, m.community.id, person_id)  # type: ignore[arg-type]
+    row = await register.get_person(db, m.community.id, person_id)
     grids_ = visible_grids(m)
     if row is None or (
         grids_ is not None and not grids_ & await register.person_grid_ids(db, person_id)
@@ -279,7 +279,7 @@ async def edit_person(
     summary="One unit with the people linked to it",
 )
 async def unit(slug: str, unit_id: int, db: AsyncSession, membership: Membership) -> dict[str, Any]:
-    found = await register.get_unit(db, membership.community.id, unit_id)  # type: ignore[arg-type]
+    found = await register.get_unit(db, membership.community.id, unit_id)
     grids_ = visible_grids(membership)
     if found is None or (grids_ is not None and found[1].grid_id not in grids_):
         raise NotFoundException()
@@ -313,7 +313,7 @@ async def edit_unit(
     membership: Membership,
     account: Account,
 ) -> dict[str, Any]:
-    found = await register.get_unit(db, membership.community.id, unit_id)  # type: ignore[arg-type]
+    found = await register.get_unit(db, membership.community.id, unit_id)
     if found is None:
         raise NotFoundException()
     try:
@@ -368,7 +368,7 @@ async def changes(
     slug: str, db: AsyncSession, membership: Membership, page: str | None = None
 ) -> dict[str, Any]:
     number = page_number(page)
-    rows, total = await register.changes_page(db, membership.community.id, number)  # type: ignore[arg-type]
+    rows, total = await register.changes_page(db, membership.community.id, number)
     return {
         "total": total,
         "page": number,
@@ -394,7 +394,7 @@ async def changes(
     media_type="text/csv",
 )
 async def export_households(slug: str, db: AsyncSession, membership: Membership) -> str:
-    return await register.export_households(db, membership.community.id)  # type: ignore[arg-type]
+    return await register.export_households(db, membership.community.id)
 
 
 router = Router(

@@ -16,7 +16,7 @@ from app.auth import Membership, community_guard
 async def community_home(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
-    totals = await register.counts(db, membership.community.id)  # type: ignore[arg-type]
+    totals = await register.counts(db, membership.community.id)
     return Template(template_name="community.html", context={"m": membership, "totals": totals})
 
 

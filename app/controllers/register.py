@@ -38,14 +38,14 @@ async def overview(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
     cid = membership.community.id
-    grids = await register.grids_with_buildings(db, cid, visible_grids(membership))  # type: ignore[arg-type]
+    grids = await register.grids_with_buildings(db, cid, visible_grids(membership))
     return page(
         request,
         "register/overview.html",
         m=membership,
         grids=grids,
         totals=await register.counts(db, cid),
-    )  # type: ignore[arg-type]
+    )
 
 
 @get("/c/{slug:str}/register/people", guards=[read_guard])
@@ -60,7 +60,7 @@ async def people(
     number = page_number(p)
     rows, total = await register.search_people(
         db, membership.community.id, q[:60], number, visible_grids(membership)
-    )  # type: ignore[arg-type]
+    )
     return page(
         request,
         "register/people.html",
@@ -75,7 +75,7 @@ async def people(
 
 
 async def _person_or_404(db: AsyncSession, m: Membership, person_id: int) -> register.PersonRow:
-    row = await register.get_person(db, m.community.id, person_id)  # type: ignore[arg-type]
+    row = await register.get_person(db, m.community.id, person_id)
     grids = visible_grids(m)
     if row is None or (
         grids is not None and not grids & await register.person_grid_ids(db, person_id)
@@ -171,7 +171,7 @@ async def building(
     db: AsyncSession,
     membership: Membership,
 ) -> Template:
-    found = await register.get_building(db, membership.community.id, building_id)  # type: ignore[arg-type]
+    found = await register.get_building(db, membership.community.id, building_id)
     grids = visible_grids(membership)
     if found is None or (grids is not None and found[0].grid_id not in grids):
         raise NotFoundException()
@@ -186,7 +186,7 @@ async def building(
 
 
 async def _unit_or_404(db: AsyncSession, m: Membership, unit_id: int) -> tuple[Any, Any, Any]:
-    found = await register.get_unit(db, m.community.id, unit_id)  # type: ignore[arg-type]
+    found = await register.get_unit(db, m.community.id, unit_id)
     grids = visible_grids(m)
     if found is None or (grids is not None and found[1].grid_id not in grids):
         raise NotFoundException()
@@ -306,14 +306,14 @@ def _csv_response(body: str, filename: str) -> Response[str]:
 async def export_households(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
     return _csv_response(
         await register.export_households(db, membership.community.id), f"{slug}-households.csv"
-    )  # type: ignore[arg-type]
+    )
 
 
 @get("/c/{slug:str}/register/export/buildings.csv", guards=[community_guard(*EXPORTERS)])
 async def export_buildings(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
     return _csv_response(
         await register.export_buildings(db, membership.community.id), f"{slug}-buildings.csv"
-    )  # type: ignore[arg-type]
+    )
 
 
 @get("/c/{slug:str}/register/changes", guards=[community_guard(*AUDITED)])
@@ -325,7 +325,7 @@ async def changes(
     p: str | None = None,
 ) -> Template:
     number = page_number(p)
-    rows, total = await register.changes_page(db, membership.community.id, number)  # type: ignore[arg-type]
+    rows, total = await register.changes_page(db, membership.community.id, number)
     return page(
         request,
         "register/changes.html",
@@ -352,8 +352,8 @@ async def _roles_page(
     error: str | None,
     field: str | None,
 ) -> Template:
-    grants = await register.role_grants(db, m.community.id)  # type: ignore[arg-type]
-    grids = await register.grids_with_buildings(db, m.community.id, None)  # type: ignore[arg-type]
+    grants = await register.role_grants(db, m.community.id)
+    grids = await register.grids_with_buildings(db, m.community.id, None)
     return page(
         request,
         "roles.html",

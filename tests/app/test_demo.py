@@ -19,37 +19,75 @@ async def _figures(session: Any) -> dict[str, Any]:
     owners_of_several = (
         await session.execute(
             select(func.count()).select_from(
-                select(UnitLink.person_id).where(UnitLink.relation == "owner").group_by(UnitLink.person_id).having(func.count() > 1).subquery()
+                select(UnitLink.person_id)
+                .where(UnitLink.relation == "owner")
+                .group_by(UnitLink.person_id)
+                .having(func.count() > 1)
+                .subquery()
             )
         )
     ).scalar_one()
     co_owned = (
         await session.execute(
             select(func.count()).select_from(
-                select(UnitLink.unit_id).where(UnitLink.relation == "co_owner").group_by(UnitLink.unit_id).having(func.count() > 1).subquery()
+                select(UnitLink.unit_id)
+                .where(UnitLink.relation == "co_owner")
+                .group_by(UnitLink.unit_id)
+                .having(func.count() > 1)
+                .subquery()
             )
         )
     ).scalar_one()
-    areas = (await session.execute(select(func.min(Unit.floor_area), func.max(Unit.floor_area)))).one()
-    phones = list((await session.execute(select(Person.phone).where(Person.phone.is_not(None)))).scalars())  # type: ignore[union-attr]
+    areas = (
+        await session.execute(select(func.min(Unit.floor_area), func.max(Unit.floor_area)))
+    ).one()
+    phones = list(
+        (await session.execute(select(Person.phone).where(Person.phone.is_not(None)))).scalars()
+    )  # type: ignore[union-attr]
     return {
-        "grids": await count(Grid), "buildings": await count(Building), "units": await count(Unit),
-        "people": await count(Person), "changes": await count(RegisterChange), "accounts": await count(Account),
-        "grants": await count(RoleGrant), "owners_of_several": owners_of_several, "co_owned": co_owned,
-        "tenants": (await session.execute(select(func.count()).where(UnitLink.relation == "tenant"))).scalar_one(),
-        "organisations": (await session.execute(select(func.count()).where(Person.is_organisation.is_(True)))).scalar_one(),  # type: ignore[attr-defined]
-        "min_area": Decimal(areas[0]), "max_area": Decimal(areas[1]),
-        "phones_unique": len(phones) == len(set(phones)), "phones": len(phones),
+        "grids": await count(Grid),
+        "buildings": await count(Building),
+        "units": await count(Unit),
+        "people": await count(Person),
+        "changes": await count(RegisterChange),
+        "accounts": await count(Account),
+        "grants": await count(RoleGrant),
+        "owners_of_several": owners_of_several,
+        "co_owned": co_owned,
+        "tenants": (
+            await session.execute(select(func.count()).where(UnitLink.relation == "tenant"))
+        ).scalar_one(),
+        "organisations": (
+            await session.execute(select(func.count()).where(Person.is_organisation.is_(True)))
+        ).scalar_one(),  # type: ignore[attr-defined]
+        "min_area": Decimal(areas[0]),
+        "max_area": Decimal(areas[1]),
+        "phones_unique": len(phones) == len(set(phones)),
+        "phones": len(phones),
     }
 
 
 def test_demo_builds_the_reference_community_once(database: Database) -> None:
     first = database.run(lambda session: load_demo(session, secret_key="k" * 40))
     assert first.created and first.activation is not None
-    assert [role for role, _u, _p in first.accounts] == ["resident", "owner", "grid_member", "chair", "auditor", "admin"]
+    assert [role for role, _u, _p in first.accounts] == [
+        "resident",
+        "owner",
+        "grid_member",
+        "chair",
+        "auditor",
+        "admin",
+    ]
     figures = database.run(_figures)
-    assert (figures["grids"], figures["buildings"], figures["units"], figures["people"]) == (7, 79, 3880, 10569)
-    assert figures["owners_of_several"] > 0 and figures["co_owned"] > 100 and figures["tenants"] > 500
+    assert (figures["grids"], figures["buildings"], figures["units"], figures["people"]) == (
+        7,
+        79,
+        3880,
+        10569,
+    )
+    assert (
+        figures["owners_of_several"] > 0 and figures["co_owned"] > 100 and figures["tenants"] > 500
+    )
     assert figures["organisations"] == 1
     assert Decimal(40) <= figures["min_area"] and figures["max_area"] <= Decimal(140)
     assert figures["phones_unique"] and figures["phones"] > 5000
