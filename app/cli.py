@@ -99,6 +99,7 @@ def community_create(slug: str, name: str, address: str) -> None:
     import re
 
     from app.models import Community
+    from app.register import create_community
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", slug):
         raise click.ClickException(_("The slug has 1 to 40 lowercase letters, digits or dashes."))
@@ -111,8 +112,7 @@ def community_create(slug: str, name: str, address: str) -> None:
             raise click.ClickException(
                 _("A community with the slug “%(slug)s” exists already.", slug=slug)
             )
-        session.add(Community(slug=slug, name=name, address=address))
-        await session.commit()
+        await create_community(session, settings, slug, name, address)
 
     _run(work, settings)
     click.echo(_("Community %(name)s created: /c/%(slug)s", name=name, slug=slug))
@@ -199,9 +199,7 @@ def demo(seed: int) -> None:
 
     settings = _settings()
     started = time.perf_counter()
-    result = _run(
-        lambda session: load_demo(session, seed=seed, secret_key=settings.secret_key), settings
-    )
+    result = _run(lambda session: load_demo(session, settings, seed=seed), settings)
     click.echo(
         _(
             "Demo community %(name)s ready at %(url)s (%(s).1f s).",
@@ -221,6 +219,67 @@ def demo(seed: int) -> None:
                 code=result.activation[1],
             )
         )
+
+
+@main.group()
+def audit() -> None:
+    """The public log: integrate, export for the verifier, rotate the signing key."""
+
+
+@audit.command("integrate")
+def audit_integrate() -> None:
+    """Integrate pending entries now and sign checkpoints (the server does this continuously)."""
+    from app import log
+
+    settings = _settings()
+    count = _run(lambda session: log.integrate_all(session, settings), settings)
+    click.echo(_("%(n)s entries integrated.", n=count))
+
+
+@audit.command("export")
+@click.option("--community", "slug", required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def audit_export(slug: str, out: Path) -> None:
+    """Write the log bundle that yishi-verify checks: entries.jsonl, checkpoint, log.vkey."""
+    from app import log
+
+    settings = _settings()
+
+    async def work(session: Any) -> Any:
+        community = await _community(session, slug)
+        await log.integrate_all(session, settings)
+        try:
+            return await log.export_bundle(session, community, out)
+        except LookupError:
+            raise click.ClickException(
+                _("The log of %(slug)s is empty: nothing to export yet.", slug=slug)
+            ) from None
+
+    checkpoint = _run(work, settings)
+    click.echo(
+        _(
+            "Exported %(n)s entries to %(dir)s. Check them with: yishi-verify %(dir)s",
+            n=checkpoint.size,
+            dir=out,
+        )
+    )
+
+
+@audit.command("rotate-key")
+@click.option("--community", "slug", required=True)
+def audit_rotate_key(slug: str) -> None:
+    """Hand the log to a new signing key, announced in the log and signed by the old one."""
+    from app import log
+
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        entry = await log.rotate_key(session, settings, await _community(session, slug))
+        await log.integrate_all(session, settings)
+        return entry.id  # type: ignore[no-any-return]
+
+    _run(work, settings)
+    click.echo(_("The signing key of %(slug)s has been rotated.", slug=slug))
 
 
 @main.command()

@@ -15,16 +15,18 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import log
 from app.accounts import hash_password, issue_activation_code
 from app.i18n import gettext as _
 from app.models import Account, Community, Person, Role, RoleGrant, UnitLink
-from app.register import person_grid_ids
+from app.register import create_community, person_grid_ids
 from app.register_import import (
     apply_buildings,
     apply_households,
     validate_buildings,
     validate_households,
 )
+from app.settings import Settings
 
 SLUG = "z"
 BUILDINGS = 79
@@ -179,15 +181,15 @@ def _household_rows(seed: int) -> list[tuple[int, dict[str, str]]]:
     return [(line, row) for line, row in enumerate(rows, start=2)]
 
 
-async def load_demo(session: AsyncSession, *, seed: int = 2026, secret_key: str) -> DemoResult:
+async def load_demo(session: AsyncSession, settings: Settings, *, seed: int = 2026) -> DemoResult:
     community = (
         await session.execute(select(Community).where(Community.slug == SLUG))
     ).scalar_one_or_none()
     created = community is None
     if community is None:
-        community = Community(slug=SLUG, name="Z社区", address="1987年建成 · 79栋楼 · 3,880户")
-        session.add(community)
-        await session.commit()
+        community = await create_community(
+            session, settings, SLUG, "Z社区", "1987年建成 · 79栋楼 · 3,880户"
+        )
     await apply_buildings(session, community, validate_buildings(_building_rows()), None)
     await apply_households(session, community, validate_households(_household_rows(seed)), None)
     accounts = await _role_accounts(session, community)
@@ -202,7 +204,11 @@ async def load_demo(session: AsyncSession, *, seed: int = 2026, secret_key: str)
                 )
             )
         ).scalar_one()
-        activation = (person.name, await issue_activation_code(session, secret_key, person))
+        activation = (
+            person.name,
+            await issue_activation_code(session, settings.secret_key, person),
+        )
+    await log.integrate_all(session, settings)
     return DemoResult(community, created, accounts, activation)
 
 

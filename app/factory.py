@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import i18n
+from app import i18n, log
 from app.auth import IdentityMiddleware, Membership, membership_for
 from app.controllers import account, api, community, register
 from app.db import create_engine, create_sessionmaker
@@ -50,11 +51,17 @@ logger = logging.getLogger("yishi")
 def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) -> Litestar:
     engine = create_engine(settings.database_url)
 
+    sessionmaker = create_sessionmaker(engine)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        sequencer = asyncio.create_task(log.run_sequencer(sessionmaker, settings, stop))
         try:
             yield
         finally:
+            stop.set()
+            await sequencer
             await engine.dispose()
 
     @get("/healthz", include_in_schema=False)
@@ -77,9 +84,7 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
                 path="/static", directories=[WEB_DIR / "static"], include_in_schema=False
             ),
         ],
-        state=State(
-            {"settings": settings, "engine": engine, "sessionmaker": create_sessionmaker(engine)}
-        ),
+        state=State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker}),
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "account": Provide(provide_account, sync_to_thread=False),

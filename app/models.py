@@ -12,7 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    LargeBinary,
+    Numeric,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 # Constraint names are stable so that migrations can refer to them on every database.
@@ -184,3 +194,73 @@ class RegisterChange(SQLModel, table=True):
     entity_id: int
     action: str = Field(max_length=20)
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# ---------------------------------------------------------------- the public log (audit/)
+
+
+class CommunityKey(SQLModel, table=True):
+    """The community's log signing key; the private part is encrypted with the app secret.
+
+    The first key is the log's trust anchor. A later key takes over once the ``key.rotated``
+    entry announcing it (signed by the old key) is in the log."""
+
+    __tablename__ = "community_key"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    vkey: str = Field(max_length=200)
+    skey_encrypted: str = Field(max_length=400)
+    rotation_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class LogEntry(SQLModel, table=True):
+    """One entry of a community's log. Written pending (no ``seq``) in the transaction of the
+    action it records; the sequencer later gives it its place, time and canonical bytes."""
+
+    __tablename__ = "log_entry"
+    __table_args__ = (
+        # Also serves the sequencer's search for pending entries (seq IS NULL).
+        UniqueConstraint("community_id", "seq"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    type: str = Field(max_length=40, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(default_factory=utcnow)
+    seq: int | None = None
+    t: int | None = Field(default=None, sa_type=BigInteger)
+    line: str | None = Field(default=None, sa_type=Text)
+    leaf_hash: bytes | None = Field(default=None, sa_type=LargeBinary(32))
+
+
+class LogNode(SQLModel, table=True):
+    """A perfect subtree of a community's Merkle tree: level L, index i covers the leaves
+    i·2^L … (i+1)·2^L − 1. Inclusion and consistency proofs read O(log n) of these."""
+
+    __tablename__ = "log_node"
+    community_id: int = Field(foreign_key="community.id", primary_key=True)
+    level: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True, sa_type=BigInteger)
+    hash: bytes = Field(sa_type=LargeBinary(32))
+
+
+class LogHead(SQLModel, table=True):
+    """The integrated size of a community's log; its row is the sequencer's lock."""
+
+    __tablename__ = "log_head"
+    community_id: int = Field(foreign_key="community.id", primary_key=True)
+    size: int = 0
+    t_last: int = Field(default=0, sa_type=BigInteger)
+    root: bytes = Field(sa_type=LargeBinary(32))
+
+
+class SignedCheckpoint(SQLModel, table=True):
+    __tablename__ = "checkpoint"
+    __table_args__ = (UniqueConstraint("community_id", "size"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    size: int
+    root: bytes = Field(sa_type=LargeBinary(32))
+    note: str = Field(sa_type=Text)
+    created_at: datetime = _utc(default_factory=utcnow)

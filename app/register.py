@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import log
 from app.accounts import PHONE_RE
 from app.i18n import gettext as _
 from app.models import (
@@ -29,6 +30,7 @@ from app.models import (
     utcnow,
 )
 from app.register_import import ALIASES
+from app.settings import Settings
 
 PAGE_SIZE = 50
 
@@ -44,6 +46,18 @@ class RegisterError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+async def create_community(
+    session: AsyncSession, settings: Settings, slug: str, name: str, address: str = ""
+) -> Community:
+    """A community with its public log: the signing key is made with it."""
+    community = Community(slug=slug, name=name, address=address)
+    session.add(community)
+    await session.flush()
+    await log.create_log(session, settings, community)
+    await session.commit()
+    return community
 
 
 def unit_label(building: Building | str, unit: Unit) -> str:
@@ -230,7 +244,27 @@ async def get_unit(
     return unit, building, list(rows.all())
 
 
-def _record(
+# Register fields whose values may appear in the public log; everything else (names, phone
+# numbers, years of birth) is logged by field name only.
+PUBLIC_FIELDS = frozenset(
+    {"floor_area", "role", "grid", "relation", "number", "entrance", "building"}
+)
+
+
+def change_entry(
+    entity: str, entity_id: int, action: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``register.changed`` payload of one change."""
+    return {
+        "action": action,
+        "entity": entity,
+        "fields": sorted(changes),
+        "id": entity_id,
+        "values": {key: pair for key, pair in changes.items() if key in PUBLIC_FIELDS},
+    }
+
+
+async def _record(
     session: AsyncSession,
     community_id: int,
     actor: Account,
@@ -239,6 +273,7 @@ def _record(
     action: str,
     changes: dict[str, Any],
 ) -> None:
+    """Keep the change in the register's history and append it to the public log."""
     session.add(
         RegisterChange(
             community_id=community_id,
@@ -249,6 +284,9 @@ def _record(
             action=action,
             changes=changes,
         )
+    )
+    await log.append(
+        session, community_id, "register.changed", change_entry(entity, entity_id, action, changes)
     )
 
 
@@ -297,7 +335,7 @@ async def update_person(
         return False
     for key, value in after.items():
         setattr(person, key, value)
-    _record(session, person.community_id, actor, "person", person.id, "update", diff)
+    await _record(session, person.community_id, actor, "person", person.id, "update", diff)
     await session.commit()
     return True
 
@@ -319,7 +357,7 @@ async def update_unit_area(
         ) from None
     if area == unit.floor_area:
         return False
-    _record(
+    await _record(
         session,
         unit.community_id,
         actor,
@@ -420,7 +458,7 @@ async def grant_role(
     )
     session.add(grant)
     await session.flush()
-    _record(
+    await _record(
         session,
         community.id,
         actor,
@@ -446,7 +484,7 @@ async def revoke_role(
     if grant.role == Role.admin and grant.account_id == actor.id:
         raise RegisterError(_("You cannot remove your own admin role."))
     await session.delete(grant)
-    _record(
+    await _record(
         session,
         community.id,
         actor,

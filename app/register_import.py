@@ -15,6 +15,7 @@ nothing.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import log
 from app.accounts import PHONE_RE
 from app.i18n import gettext as _
 from app.models import (
@@ -39,6 +41,7 @@ from app.models import (
     UnitLink,
     utcnow,
 )
+from audit.entries import canonical_json
 
 MAX_ROWS = 50_000
 
@@ -578,6 +581,29 @@ class _Changes:
             self.report.updated[entity] = self.report.updated.get(entity, 0) + 1
             self._record(entity, entity_id, "import.update", diff)
 
+    async def save(self, session: AsyncSession) -> None:
+        """The history records, and one public log entry for the whole import (by counts and a
+        digest of the changes: the log is public, the register's personal data is not)."""
+        session.add_all(self.records)
+        if not self.report.changed:
+            return
+        digest = hashlib.sha256(
+            canonical_json([[r.entity, r.entity_id, r.action, r.changes] for r in self.records])
+        ).hexdigest()
+        await log.append(
+            session,
+            self.community_id,
+            "register.changed",
+            {
+                "action": "import",
+                "created": self.report.created,
+                "digest": digest,
+                "kind": self.report.kind,
+                "rows": self.report.rows,
+                "updated": self.report.updated,
+            },
+        )
+
     def _record(self, entity: str, entity_id: int, action: str, changes: dict[str, Any]) -> None:
         self.records.append(
             RegisterChange(
@@ -631,7 +657,7 @@ async def apply_buildings(
             old_grid = next(g.number for g in grids.values() if g.id == building.grid_id)
             changes.updated("building", building.id, {"grid": old_grid}, {"grid": row.grid})
             building.grid_id = grid.id  # type: ignore[assignment]
-    session.add_all(changes.records)
+    await changes.save(session)
     await session.commit()
     return changes.report
 
@@ -789,7 +815,7 @@ async def apply_households(
             link.id,
             {"unit": link.unit_id, "person": link.person_id, "relation": link.relation},
         )
-    session.add_all(changes.records)
+    await changes.save(session)
     await session.commit()
     return changes.report
 

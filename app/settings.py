@@ -29,6 +29,7 @@ KNOWN = {
     "YISHI_WORKERS": "number of server worker processes",
     "YISHI_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "YISHI_LANG": "language of the command line: zh_CN or en",
+    "YISHI_LOG_INTERVAL": "seconds between the sequencer's integrations of new log entries",
 }
 
 
@@ -46,6 +47,7 @@ class Settings:
     workers: int
     log_level: str
     cli_lang: str
+    log_interval: float = 0.5
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,6 +97,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if cli_lang not in {"zh_CN", "en"}:
         raise SettingsError("YISHI_LANG: expected zh_CN or en")
 
+    try:
+        log_interval = float(env.get("YISHI_LOG_INTERVAL") or "0.5")
+    except ValueError:
+        log_interval = -1
+    if not 0.01 <= log_interval <= 60:
+        raise SettingsError("YISHI_LOG_INTERVAL: expected a number of seconds from 0.01 to 60")
+
     secret_key = env.get("YISHI_SECRET_KEY") or _generated_secret(var_dir)
     if len(secret_key) < 32:
         raise SettingsError("YISHI_SECRET_KEY: must be at least 32 characters long")
@@ -108,6 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=int(workers_text),
         log_level=log_level,
         cli_lang=cli_lang,
+        log_interval=log_interval,
     )
 
 

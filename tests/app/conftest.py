@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from app.accounts import hash_password
 from app.factory import create_app, memory_stores
-from app.models import Account, Community, Person, Role, RoleGrant
+from app.models import Account, Person, Role, RoleGrant
+from app.register import create_community
 from app.register_import import import_file
 from app.settings import Settings
 from tests.conftest import Database
@@ -58,9 +59,7 @@ async def seed(session: Any) -> dict[str, int]:
         ("z", "Z社区", BUILDINGS_CSV, HOUSEHOLDS_CSV),
         ("other", "另一社区", OTHER_BUILDINGS_CSV, OTHER_HOUSEHOLDS_CSV),
     ):
-        community = Community(slug=slug, name=name)
-        session.add(community)
-        await session.commit()
+        community = await create_community(session, SEED_SETTINGS, slug, name)
         ids[slug] = community.id
         await import_file(session, community, "buildings.csv", buildings.encode(), None)
         await import_file(session, community, "households.csv", households.encode(), None)
@@ -128,17 +127,26 @@ class Client(TestClient):  # type: ignore[type-arg]
         return response
 
 
+TEST_SECRET = "test-secret-" + "x" * 40
+TEST_BASE_URL = "http://testserver.local"
+
+
 def make_settings(db: Database, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db.url,
-        secret_key="test-secret-" + "x" * 40,
+        secret_key=TEST_SECRET,
         redis_url=None,
         var_dir=tmp_path,
-        base_url="http://testserver.local",
+        base_url=TEST_BASE_URL,
         workers=1,
         log_level="WARNING",
         cli_lang="zh_CN",
+        log_interval=0.05,
     )
+
+
+# What the seed needs of the settings: the secret that encrypts the log keys and the origin.
+SEED_SETTINGS = make_settings(Database("sqlite", "sqlite://"), Path("."))
 
 
 @pytest.fixture

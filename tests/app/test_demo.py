@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from app.demo import load_demo
 from app.models import Account, Building, Grid, Person, RegisterChange, RoleGrant, Unit, UnitLink
+from tests.app.conftest import make_settings
 from tests.conftest import Database
 
 
@@ -67,8 +69,9 @@ async def _figures(session: Any) -> dict[str, Any]:
     }
 
 
-def test_demo_builds_the_reference_community_once(database: Database) -> None:
-    first = database.run(lambda session: load_demo(session, secret_key="k" * 40))
+def test_demo_builds_the_reference_community_once(database: Database, tmp_path: Path) -> None:
+    settings = make_settings(database, tmp_path)
+    first = database.run(lambda session: load_demo(session, settings))
     assert first.created and first.activation is not None
     assert [role for role, _u, _p in first.accounts] == [
         "resident",
@@ -93,6 +96,6 @@ def test_demo_builds_the_reference_community_once(database: Database) -> None:
     assert figures["phones_unique"] and figures["phones"] > 5000
     assert (figures["accounts"], figures["grants"]) == (6, 4)
 
-    again = database.run(lambda session: load_demo(session, secret_key="k" * 40))
+    again = database.run(lambda session: load_demo(session, settings))
     assert not again.created and again.activation is None
     assert database.run(_figures) == figures

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.settings import PROJECT_ROOT, normalise_database_url
-from tests.app.conftest import World, seed
+from tests.app.conftest import TEST_BASE_URL, TEST_SECRET, World, seed
 from tests.conftest import Database, skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,7 +80,8 @@ def live_server(world: World, tmp_path: Path) -> Iterator[str]:
     env.update(
         YISHI_DATABASE_URL=world.db.url,
         YISHI_VAR_DIR=str(tmp_path),
-        YISHI_BASE_URL=f"http://127.0.0.1:{port}",
+        YISHI_BASE_URL=TEST_BASE_URL,
+        YISHI_SECRET_KEY=TEST_SECRET,
         YISHI_LOG_LEVEL="WARNING",
     )
     process = subprocess.Popen(
