@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n, log
 from app.auth import IdentityMiddleware, Membership, membership_for
 from app.controllers import account, api, community, register
+from app.controllers import log as log_pages
 from app.db import create_engine, create_sessionmaker
 from app.logs import AccessLogMiddleware
 from app.models import Account
@@ -76,7 +77,12 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
             # Pages stay out of the OpenAPI schema, which describes the JSON API only.
             Router(
                 path="/",
-                route_handlers=[*account.ROUTES, *community.ROUTES, *register.ROUTES],
+                route_handlers=[
+                    *account.ROUTES,
+                    *community.ROUTES,
+                    *register.ROUTES,
+                    *log_pages.ROUTES,
+                ],
                 include_in_schema=False,
             ),
             api.router,
@@ -156,6 +162,9 @@ def template_environment() -> Environment:
         format_number=i18n.format_number,
         flash_message=flash_message,
         register_label=register_label,
+        entry_type_label=log_pages.entry_type_label,
+        entry_time=log_pages.entry_time,
+        entry_summary=log_pages.entry_summary,
         htmx_file=HTMX_FILE,
         languages=(("zh_CN", "中文"), ("en", "English")),
     )

@@ -246,19 +246,23 @@ async def integrate(
 
 
 async def integrate_all(session: AsyncSession, settings: Settings) -> int:
-    """Integrate every community's pending entries; returns how many entries were integrated."""
-    with_pending = select(LogEntry.community_id).where(LogEntry.seq.is_(None)).distinct()
-    communities = (
-        await session.execute(
-            select(Community.id, Community.slug).where(Community.id.in_(with_pending))
-        )
-    ).all()
-    await session.rollback()  # hold no snapshot when integrate takes the write lock
-    integrated = 0
-    for cid, slug in communities:
-        while (done := await integrate(session, settings, cid, slug)) is not None:
-            integrated += done[1]
-    return integrated
+    """Integrate every community's committed pending entries; returns how many were integrated.
+
+    It works in a session of its own on the same database, so that the caller's objects are
+    not expired by the commits and rollbacks of the sequencer."""
+    async with AsyncSession(session.bind, expire_on_commit=False) as own:
+        with_pending = select(LogEntry.community_id).where(LogEntry.seq.is_(None)).distinct()
+        communities = (
+            await own.execute(
+                select(Community.id, Community.slug).where(Community.id.in_(with_pending))
+            )
+        ).all()
+        await own.rollback()  # hold no snapshot when integrate takes the write lock
+        integrated = 0
+        for cid, slug in communities:
+            while (done := await integrate(own, settings, cid, slug)) is not None:
+                integrated += done[1]
+        return integrated
 
 
 async def run_sequencer(

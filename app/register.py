@@ -589,7 +589,9 @@ def label(kind: str, key: str) -> str:
             "unit_link": _("links between people and households"),
             "role": _("roles"),
         },
+        "kind": {"buildings": _("buildings"), "households": _("households")},
         "action": {
+            "import": _("imported"),
             "import.create": _("added by import"),
             "import.update": _("changed by import"),
             "update": _("edited"),

@@ -49,6 +49,15 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/c/{slug:str}/roles"): ADMIN,
     ("POST", "/c/{slug:str}/roles"): ADMIN,
     ("POST", "/c/{slug:str}/roles/{grant_id:int}/revoke"): ADMIN,
+    ("GET", "/c/{slug:str}/log"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/{seq:int}"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/{seq:int}/receipt.tlog-proof"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/checkpoint"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/checkpoint.txt"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/log.vkey"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/receipt"): PUBLIC,
+    ("POST", "/c/{slug:str}/log/receipt"): PUBLIC,
+    ("GET", "/c/{slug:str}/log/export.zip"): AUDITED,
     ("POST", "/api/v1/session"): PUBLIC,
     ("DELETE", "/api/v1/session"): PUBLIC,
     ("POST", "/api/v1/activate"): PUBLIC,
@@ -102,7 +111,8 @@ def _ids(world: World) -> dict[str, int]:
         ).scalar_one()
         return {"building_id": building.id, "unit_id": unit.id, "grant_id": grant.id}
 
-    return {**world.db.run(work), "person_id": world.ids["P007"]}  # in grid 2, the grid member's
+    # P007 lives in grid 2, the grid member's; seq numbers each community's own log.
+    return {**world.db.run(work), "person_id": world.ids["P007"], "seq": 0}
 
 
 def _concrete(path: str, ids: dict[str, int], slug: str = "z") -> str:
@@ -188,7 +198,7 @@ def test_admin_of_another_community_cannot_reach_into_z(world: World, settings: 
     with Client(app=app, base_url="http://testserver.local") as client:
         client.sign_in("otheradmin")
         for (method, path), _rule in sorted(EXPECTED.items()):
-            if "{slug:str}" in path and ":int}" in path:
+            if "{slug:str}" in path and ":int}" in path and "{seq:int}" not in path:
                 response = _call(client, method, _concrete(path, ids, slug="other"))
                 if response.status_code != 404:
                     failures.append(f"{method} {path}: {response.status_code}")

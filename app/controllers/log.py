@@ -1,0 +1,308 @@
+"""Public log pages: browse entries, the latest checkpoint, receipts, and the auditor's bundle."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import qrcode
+import qrcode.image.svg
+from litestar import Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import NotFoundException
+from litestar.response import Response, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import log
+from app.auth import Membership, community_guard
+from app.i18n import gettext as _
+from app.models import LogEntry, Role
+from app.web import page, page_number
+from audit.entries import KNOWN_TYPES
+from audit.note import NoteError, parse_verifier_key
+from audit.proof import ReceiptError, parse_receipt, verify_receipt
+
+PAGE_SIZE = 50
+MAX_RECEIPT_BYTES = 64 * 1024
+public = community_guard()
+
+
+@get("/c/{slug:str}/log", guards=[public])
+async def entries(
+    request: Request[Any, Any, Any],
+    slug: str,
+    db: AsyncSession,
+    membership: Membership,
+    type: str = "",
+    p: str | None = None,
+) -> Template:
+    number = page_number(p)
+    chosen = type if type in KNOWN_TYPES else ""
+    rows, total = await log.entries_page(
+        db, membership.community.id, number, PAGE_SIZE, chosen or None
+    )
+    checkpoint = await log.latest_checkpoint(db, membership.community.id)
+    return page(
+        request,
+        "log/entries.html",
+        fragment="log/_entries.html",
+        m=membership,
+        rows=rows,
+        total=total,
+        page_no=number,
+        page_size=PAGE_SIZE,
+        types=sorted(KNOWN_TYPES),
+        chosen=chosen,
+        checkpoint=checkpoint,
+    )
+
+
+async def _entry(db: AsyncSession, community_id: int, seq: int) -> LogEntry:
+    entry = (
+        await db.execute(
+            select(LogEntry).where(LogEntry.community_id == community_id, LogEntry.seq == seq)
+        )
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFoundException()
+    return entry
+
+
+def qr_svg(text: str) -> str:
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=6, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    svg = buffer.getvalue().decode()
+    return svg[svg.index("<svg") :]  # inline: drop the XML declaration
+
+
+@get("/c/{slug:str}/log/{seq:int}", guards=[public])
+async def entry(
+    request: Request[Any, Any, Any], slug: str, seq: int, db: AsyncSession, membership: Membership
+) -> Template:
+    found = await _entry(db, membership.community.id, seq)
+    receipt = await log.receipt(db, membership.community.id, found)
+    return page(
+        request,
+        "log/entry.html",
+        m=membership,
+        entry=found,
+        receipt=receipt.decode() if receipt else None,
+        qr=qr_svg(receipt.decode()) if receipt else None,
+    )
+
+
+@get("/c/{slug:str}/log/{seq:int}/receipt.tlog-proof", guards=[public])
+async def receipt_file(
+    slug: str, seq: int, db: AsyncSession, membership: Membership
+) -> Response[bytes]:
+    found = await _entry(db, membership.community.id, seq)
+    receipt = await log.receipt(db, membership.community.id, found)
+    if receipt is None:
+        raise NotFoundException()
+    return Response(
+        receipt,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-{seq}.tlog-proof"'},
+    )
+
+
+@get("/c/{slug:str}/log/checkpoint", guards=[public])
+async def checkpoint(
+    request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
+) -> Template:
+    latest = await log.latest_checkpoint(db, membership.community.id)
+    keys = await log.keys(db, membership.community.id)
+    return page(request, "log/checkpoint.html", m=membership, checkpoint=latest, keys=keys)
+
+
+@get("/c/{slug:str}/log/checkpoint.txt", guards=[public])
+async def checkpoint_text(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
+    latest = await log.latest_checkpoint(db, membership.community.id)
+    if latest is None:
+        raise NotFoundException()
+    return Response(latest.note, media_type="text/plain; charset=utf-8")
+
+
+@get("/c/{slug:str}/log/log.vkey", guards=[public])
+async def log_vkey(slug: str, db: AsyncSession, membership: Membership) -> Response[str]:
+    """The log's first key: the trust anchor the verifier starts from."""
+    return Response(
+        (await log.keys(db, membership.community.id))[0].vkey + "\n",
+        media_type="text/plain; charset=utf-8",
+    )
+
+
+@get("/c/{slug:str}/log/receipt", guards=[public])
+async def receipt_form(
+    request: Request[Any, Any, Any], slug: str, membership: Membership
+) -> Template:
+    return page(request, "log/receipt.html", m=membership, result=None, error=None, text="")
+
+
+@post("/c/{slug:str}/log/receipt", guards=[public])
+async def receipt_check(
+    request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
+) -> Template:
+    """Check a receipt against this community's keys and its stored log."""
+    form = await request.form()
+    upload = form.get("file")
+    raw = (
+        (await upload.read())[:MAX_RECEIPT_BYTES]
+        if isinstance(upload, UploadFile) and upload.filename
+        else str(form.get("receipt", "")).encode()
+    )
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    if not text.strip():
+        return page(
+            request,
+            "log/receipt.html",
+            400,
+            m=membership,
+            result=None,
+            error=_("Paste a receipt or choose a receipt file."),
+            text="",
+        )
+    keys = [parse_verifier_key(k.vkey) for k in await log.keys(db, membership.community.id)]
+    try:
+        receipt = parse_receipt(text.encode())
+        checked = verify_receipt(receipt, keys)
+    except (ReceiptError, NoteError) as error:
+        return page(
+            request,
+            "log/receipt.html",
+            400,
+            m=membership,
+            result=None,
+            error=_("This receipt does not check out: %(reason)s", reason=error.detail),
+            text=text,
+        )
+    if checked.origin != log.origin(request.app.state.settings, membership.community.slug):
+        return page(
+            request,
+            "log/receipt.html",
+            400,
+            m=membership,
+            result=None,
+            error=_("This receipt belongs to another community's log."),
+            text=text,
+        )
+    stored = (
+        await db.execute(
+            select(LogEntry).where(
+                LogEntry.community_id == membership.community.id, LogEntry.seq == receipt.index
+            )
+        )
+    ).scalar_one_or_none()
+    if stored is None or stored.leaf_hash != receipt.leaf_hash:
+        return page(
+            request,
+            "log/receipt.html",
+            400,
+            m=membership,
+            result=None,
+            error=_("The log holds a different entry at this position."),
+            text=text,
+        )
+    return page(
+        request,
+        "log/receipt.html",
+        m=membership,
+        result={"index": receipt.index, "size": checked.size, "entry": stored},
+        error=None,
+        text=text,
+    )
+
+
+@get("/c/{slug:str}/log/export.zip", guards=[community_guard(Role.auditor, Role.admin)])
+async def export_zip(slug: str, db: AsyncSession, membership: Membership) -> Response[bytes]:
+    """The verifier's bundle as one zip: entries.jsonl, checkpoint, log.vkey."""
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            await log.export_bundle(db, membership.community, Path(directory) / slug)
+        except LookupError:
+            raise NotFoundException() from None
+        data = await anyio.to_thread.run_sync(_zip, Path(directory), slug)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-log.zip"'},
+    )
+
+
+def _zip(directory: Path, slug: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((directory / slug).rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return buffer.getvalue()
+
+
+ROUTES = [
+    entries,
+    entry,
+    receipt_file,
+    checkpoint,
+    checkpoint_text,
+    log_vkey,
+    receipt_form,
+    receipt_check,
+    export_zip,
+]
+
+
+def entry_type_label(type_: str) -> str:
+    labels = {
+        "roll.frozen": _("electoral roll frozen"),
+        "ballot.opened": _("ballot opened"),
+        "ballot.cast": _("ballot cast"),
+        "ballot.proxy": _("proxy recorded"),
+        "ballot.paper": _("paper ballot entered"),
+        "ballot.closed": _("ballot closed"),
+        "tally.published": _("tally published"),
+        "item.transitioned": _("agenda item moved on"),
+        "comment.moderated": _("comment moderated"),
+        "meeting.minutes": _("meeting minutes"),
+        "key.rotated": _("signing key replaced"),
+        "register.changed": _("register changed"),
+    }
+    return labels.get(type_, type_)
+
+
+def entry_time(entry: LogEntry) -> datetime:
+    return datetime.fromtimestamp((entry.t or 0) / 1000, tz=UTC)
+
+
+def entry_summary(entry: LogEntry) -> str:
+    """The entry in plain words, from its payload."""
+    from app.register import label
+
+    payload = entry.payload
+    if entry.type == "register.changed":
+        action = payload.get("action")
+        if action == "import":
+            return _(
+                "Import of a %(kind)s file with %(rows)s rows: %(created)s records added, %(updated)s changed.",
+                kind=label("kind", str(payload.get("kind"))),
+                rows=payload.get("rows"),
+                created=sum(payload.get("created", {}).values()),
+                updated=sum(payload.get("updated", {}).values()),
+            )
+        fields = "、".join(label("field", f) for f in payload.get("fields", []))
+        return _(
+            "%(entity)s #%(id)s: %(action)s (%(fields)s)",
+            entity=label("entity", str(payload.get("entity"))),
+            id=payload.get("id"),
+            action=label("action", str(action)),
+            fields=fields,
+        )
+    if entry.type == "key.rotated":
+        return _("The log's signing key was replaced; the old key signed the handover.")
+    return entry_type_label(entry.type)
