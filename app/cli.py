@@ -282,6 +282,104 @@ def audit_rotate_key(slug: str) -> None:
     click.echo(_("The signing key of %(slug)s has been rotated.", slug=slug))
 
 
+@main.group("witness")
+def witness_group() -> None:
+    """Witnesses that cosign the communities' checkpoints (C2SP tlog-witness)."""
+
+
+@witness_group.command("serve")
+@click.option("--name", required=True, help="The witness's name, e.g. witness.example.org/w1")
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    required=True,
+    help="A log's verifier key (log.vkey); repeat for several",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Key and state (default: var/witness)",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True)
+def witness_serve(
+    name: str, logs: tuple[str, ...], directory: Path | None, host: str, port: int
+) -> None:
+    """Run a witness: cosign checkpoints that extend what it saw before."""
+    import uvicorn
+
+    from app.witness import WitnessService, witness_app
+
+    settings = _settings()
+    try:
+        service = WitnessService.open(directory or settings.var_dir / "witness", name, list(logs))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        _(
+            "Witness key (give it to the communities): %(vkey)s",
+            vkey=service.cosigner.verifier().vkey(),
+        )
+    )
+    uvicorn.run(witness_app(service), host=host, port=port, log_level="warning")
+
+
+@witness_group.command("add")
+@click.option("--community", "slug", required=True)
+@click.option(
+    "--vkey", required=True, help="The witness's public key, as `witness serve` prints it"
+)
+@click.option(
+    "--url", required=True, help="Its submission prefix, e.g. https://witness.example.org"
+)
+def witness_add(slug: str, vkey: str, url: str) -> None:
+    """Register a witness for a community's log."""
+    from app.witness import add_witness
+    from audit.note import NoteError
+
+    settings = _settings()
+
+    async def work(session: Any) -> str:
+        try:
+            return (await add_witness(session, await _community(session, slug), vkey, url)).name
+        except NoteError as error:
+            raise click.ClickException(
+                _("This is not a witness key: %(reason)s", reason=error.detail)
+            ) from None
+
+    click.echo(_("Witness %(name)s added.", name=_run(work, settings)))
+
+
+@witness_group.command("quorum")
+@click.option("--community", "slug", required=True)
+@click.option("--quorum", type=int, required=True, help="How many witnesses must cosign")
+def witness_quorum(slug: str, quorum: int) -> None:
+    """Set how many of the community's witnesses must cosign a checkpoint."""
+    from sqlalchemy import func, select
+
+    from app.models import Witness
+
+    settings = _settings()
+
+    async def work(session: Any) -> None:
+        community = await _community(session, slug)
+        count = (
+            await session.execute(select(func.count()).where(Witness.community_id == community.id))
+        ).scalar_one()
+        if not 0 <= quorum <= count:
+            raise click.ClickException(
+                _("The quorum must be between 0 and the %(n)s registered witnesses.", n=count)
+            )
+        community.witness_quorum = quorum
+        await session.commit()
+
+    _run(work, settings)
+    click.echo(_("Quorum set to %(n)s.", n=quorum))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
@@ -31,7 +32,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import i18n, log
+from app import i18n, log, witness
 from app.auth import IdentityMiddleware, Membership, membership_for
 from app.controllers import account, api, community, register
 from app.controllers import log as log_pages
@@ -49,7 +50,13 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 logger = logging.getLogger("yishi")
 
 
-def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    stores: dict[str, Store] | None = None,
+    witness_client: httpx.AsyncClient | None = None,
+) -> Litestar:
+    """The application; tests pass in-memory stores and a client wired to in-process witnesses."""
     engine = create_engine(settings.database_url)
 
     sessionmaker = create_sessionmaker(engine)
@@ -57,12 +64,15 @@ def create_app(settings: Settings, *, stores: dict[str, Store] | None = None) ->
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        sequencer = asyncio.create_task(log.run_sequencer(sessionmaker, settings, stop))
+        tasks = [
+            asyncio.create_task(log.run_sequencer(sessionmaker, settings, stop)),
+            asyncio.create_task(witness.run_pusher(sessionmaker, settings, stop, witness_client)),
+        ]
         try:
             yield
         finally:
             stop.set()
-            await sequencer
+            await asyncio.gather(*tasks)
             await engine.dispose()
 
     @get("/healthz", include_in_schema=False)

@@ -31,7 +31,7 @@ from app.models import Community, CommunityKey, LogEntry, LogHead, LogNode, Sign
 from app.settings import Settings
 from audit.checkpoint import Checkpoint, community_origin, sign_checkpoint
 from audit.entries import Entry, canonical_json, encode_entry
-from audit.merkle import inclusion_proof, leaf_hash, node_hash
+from audit.merkle import consistency_proof, inclusion_proof, leaf_hash, node_hash
 from audit.note import Ed25519Signer, generate_signer, parse_signer_key
 from audit.proof import Receipt, encode_receipt
 from audit.rotation import rotation_payload
@@ -292,34 +292,42 @@ async def latest_checkpoint(session: AsyncSession, community_id: int) -> SignedC
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def _proof(session: AsyncSession, community_id: int, build: Any, *args: int) -> list[bytes]:
+    """Run a proof builder of audit.merkle over the stored nodes. The subtrees a proof needs
+    depend only on its sizes and index, so a first dry run learns which ones to fetch."""
+    wanted: list[tuple[int, int]] = []
+
+    def position(start: int, end: int) -> tuple[int, int]:
+        level = (end - start).bit_length() - 1
+        return level, start >> level
+
+    def record(start: int, end: int) -> bytes:
+        wanted.append(position(start, end))
+        return bytes(32)
+
+    build(*args, record)
+    stored = await _nodes(session, community_id, wanted)
+    return list(build(*args, lambda start, end: stored[position(start, end)]))
+
+
+async def consistency(
+    session: AsyncSession, community_id: int, old_size: int, new_size: int
+) -> list[bytes]:
+    return await _proof(session, community_id, consistency_proof, old_size, new_size)
+
+
 async def receipt(session: AsyncSession, community_id: int, entry: LogEntry) -> bytes | None:
-    """The C2SP tlog-proof for an integrated entry (None while it is pending)."""
+    """The C2SP tlog-proof for an integrated entry (None while it is pending), under the latest
+    checkpoint with the witnesses' cosignatures."""
+    from app.witness import cosigned_note
+
     checkpoint = await latest_checkpoint(session, community_id)
     if entry.seq is None or entry.leaf_hash is None or checkpoint is None:
         return None
-    # The subtrees a proof needs depend only on index and size: ask once to learn which.
-    wanted: list[tuple[int, int]] = []
-
-    def record(start: int, end: int) -> bytes:
-        level = (end - start).bit_length() - 1
-        wanted.append((level, start >> level))
-        return bytes(32)
-
-    inclusion_proof(entry.seq, checkpoint.size, record)
-    stored = await _nodes(session, community_id, wanted)
-
-    def perfect(start: int, end: int) -> bytes:
-        level = (end - start).bit_length() - 1
-        return stored[(level, start >> level)]
-
-    proof = inclusion_proof(entry.seq, checkpoint.size, perfect)
+    proof = await _proof(session, community_id, inclusion_proof, entry.seq, checkpoint.size)
+    note = await cosigned_note(session, checkpoint)
     return encode_receipt(
-        Receipt(
-            index=entry.seq,
-            proof=tuple(proof),
-            checkpoint=checkpoint.note.encode(),
-            extra=entry.leaf_hash,
-        )
+        Receipt(index=entry.seq, proof=tuple(proof), checkpoint=note, extra=entry.leaf_hash)
     )
 
 
@@ -346,20 +354,62 @@ async def entry_chunks(
         next_seq = batch[-1][0] + 1
 
 
+async def exportable_checkpoint(
+    session: AsyncSession, community: Community
+) -> SignedCheckpoint | None:
+    """The latest checkpoint, or with a witness quorum, the latest one cosigned by enough."""
+    from app.models import Cosignature
+
+    if community.witness_quorum <= 0:
+        return await latest_checkpoint(session, community.id)  # type: ignore[arg-type]
+    cosigned = (
+        select(Cosignature.checkpoint_id)
+        .where(Cosignature.community_id == community.id)
+        .group_by(Cosignature.checkpoint_id)
+        .having(func.count() >= community.witness_quorum)
+    )
+    query = (
+        select(SignedCheckpoint)
+        .where(SignedCheckpoint.id.in_(cosigned))
+        .order_by(SignedCheckpoint.size.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def export_bundle(session: AsyncSession, community: Community, out: Path) -> SignedCheckpoint:
-    """Write what ``yishi-verify`` checks: entries.jsonl, checkpoint and log.vkey, all of the
-    same moment (the latest checkpoint's size)."""
-    checkpoint = await latest_checkpoint(session, community.id)  # type: ignore[arg-type]
+    """Write what ``yishi-verify`` checks, all of one moment: entries.jsonl up to the
+    checkpoint's size, the checkpoint with its cosignatures, log.vkey (the first key, where the
+    verifier starts), and the witnesses' keys with the community's quorum."""
+    from app.models import Witness
+    from app.witness import cosigned_note
+
+    checkpoint = await exportable_checkpoint(session, community)
     if checkpoint is None:
-        raise LookupError("the log has no checkpoint yet")
+        raise LookupError("the log has no checkpoint to export yet")
     directory = anyio.Path(out)
     await directory.mkdir(parents=True, exist_ok=True)
     async with await anyio.open_file(directory / "entries.jsonl", "w", encoding="utf-8") as handle:
         async for lines in entry_chunks(session, community.id, checkpoint.size):  # type: ignore[arg-type]
             await handle.write("".join(line + "\n" for line in lines))
-    await (directory / "checkpoint").write_text(checkpoint.note, encoding="utf-8")
+    await (directory / "checkpoint").write_bytes(await cosigned_note(session, checkpoint))
     first_key = (await keys(session, community.id))[0]  # type: ignore[arg-type]
     await (directory / "log.vkey").write_text(first_key.vkey + "\n", encoding="utf-8")
+    witnesses = list(
+        (
+            await session.execute(
+                select(Witness).where(Witness.community_id == community.id).order_by(Witness.id)
+            )
+        ).scalars()
+    )
+    if witnesses:
+        await (directory / "witnesses").mkdir(exist_ok=True)
+        for number, witness in enumerate(witnesses, 1):
+            await (directory / "witnesses" / f"{number:02d}.vkey").write_text(
+                witness.vkey + "\n", encoding="utf-8"
+            )
+        policy = f"# at least this many of the witnesses above must cosign\nquorum {community.witness_quorum}\n"
+        await (directory / "witnesses" / "policy").write_text(policy, encoding="utf-8")
     return checkpoint
 
 

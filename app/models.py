@@ -74,6 +74,8 @@ class Community(SQLModel, table=True):
     slug: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=100)
     address: str = Field(default="", max_length=200)
+    # How many of the community's witnesses must cosign a checkpoint for it to count.
+    witness_quorum: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _utc(default_factory=utcnow)
 
 
@@ -263,4 +265,27 @@ class SignedCheckpoint(SQLModel, table=True):
     size: int
     root: bytes = Field(sa_type=LargeBinary(32))
     note: str = Field(sa_type=Text)
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class Witness(SQLModel, table=True):
+    """A witness that cosigns this community's checkpoints (C2SP tlog-witness)."""
+
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    name: str = Field(max_length=200)
+    vkey: str = Field(max_length=300)
+    url: str = Field(max_length=300)  # the submission prefix; add-checkpoint is under it
+    last_size: int = 0  # the size the witness last cosigned, as it told us
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class Cosignature(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("checkpoint_id", "witness_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    checkpoint_id: int = Field(foreign_key="checkpoint.id", index=True)
+    witness_id: int = Field(foreign_key="witness.id")
+    line: str = Field(max_length=400)  # the note signature line, as the witness returned it
     created_at: datetime = _utc(default_factory=utcnow)

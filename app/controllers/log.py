@@ -19,7 +19,7 @@ from litestar.response import Response, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import log
+from app import log, witness
 from app.auth import Membership, community_guard
 from app.i18n import gettext as _
 from app.models import LogEntry, Role
@@ -119,7 +119,17 @@ async def checkpoint(
 ) -> Template:
     latest = await log.latest_checkpoint(db, membership.community.id)
     keys = await log.keys(db, membership.community.id)
-    return page(request, "log/checkpoint.html", m=membership, checkpoint=latest, keys=keys)
+    cosigned = await witness.cosignatures_of(db, latest) if latest else []
+    note = (await witness.cosigned_note(db, latest)).decode() if latest else None
+    return page(
+        request,
+        "log/checkpoint.html",
+        m=membership,
+        checkpoint=latest,
+        note=note,
+        keys=keys,
+        cosigned=cosigned,
+    )
 
 
 @get("/c/{slug:str}/log/checkpoint.txt", guards=[public])
