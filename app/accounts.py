@@ -44,8 +44,9 @@ password_hasher = PasswordHasher()  # argon2id with the library's current recomm
 
 def use_password_hasher(hasher: PasswordHasher) -> None:
     """Swap the hasher (tests use cheap parameters; a deployment may raise them)."""
-    global password_hasher
+    global password_hasher, _DUMMY_HASH
     password_hasher = hasher
+    _DUMMY_HASH = hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(Exception):
@@ -86,8 +87,9 @@ async def find_account(session: AsyncSession, identifier: str) -> Account | None
     return (await session.execute(select(Account).where(column == key))).scalar_one_or_none()
 
 
-# A real argon2 hash to verify against when no account matches, so a miss costs as much time as a hit.
-_DUMMY_HASH = PasswordHasher().hash(secrets.token_hex(16))
+# A real argon2 hash to verify against when no account matches, so a miss costs as much time as a
+# hit; made with the hasher in use (see use_password_hasher), or the two would differ in time.
+_DUMMY_HASH = password_hasher.hash(secrets.token_hex(16))
 
 
 def _verify(hash_: str, password: str) -> bool:
@@ -130,9 +132,11 @@ async def sign_in(
     The refusal never says whether the account exists.
     """
     throttle = _Throttle(store)
-    account_key = (
-        "signin:acct:" + hashlib.sha256(normalise_identifier(identifier).encode()).hexdigest()
-    )
+    account = await find_account(session, identifier) if identifier.strip() else None
+    # Failures count against the account whichever of its names (phone, username) is tried;
+    # an identifier without an account is throttled alike, so the limit reveals nothing.
+    subject = f"id:{account.id}" if account else "name:" + normalise_identifier(identifier)
+    account_key = "signin:acct:" + hashlib.sha256(subject.encode()).hexdigest()
     address_key = "signin:addr:" + address
     wait = max(
         await throttle.retry_after(account_key, MAX_FAILURES_PER_ACCOUNT),
@@ -149,7 +153,6 @@ async def sign_in(
             retry_after=wait,
         )
 
-    account = await find_account(session, identifier) if identifier.strip() else None
     stored_hash = account.password_hash if account and account.is_active else _DUMMY_HASH
     ok = await anyio.to_thread.run_sync(_verify, stored_hash, password)
     if not (ok and account and account.is_active):

@@ -274,9 +274,9 @@ def audit_rotate_key(slug: str) -> None:
     settings = _settings()
 
     async def work(session: Any) -> int:
-        entry = await log.rotate_key(session, settings, await _community(session, slug))
+        entry_id = await log.rotate_key(session, settings, await _community(session, slug))
         await log.integrate_all(session, settings)
-        return entry.id  # type: ignore[no-any-return]
+        return entry_id
 
     _run(work, settings)
     click.echo(_("The signing key of %(slug)s has been rotated.", slug=slug))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import register_import
+from bench import log, register_import
 
-BENCHMARKS = {"register_import": register_import.main}
+BENCHMARKS = {"register_import": register_import.main, "log": log.main}
 
 
 def main(argv: list[str]) -> int:
