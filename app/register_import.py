@@ -149,13 +149,12 @@ def read_rows(filename: str, data: bytes) -> tuple[list[str], list[tuple[int, di
             [RowError(0, None, _("Too many rows: at most %(n)s per file.", n=MAX_ROWS))]
         )
     rows = []
+    overflowing = []  # every such row is reported, not only the first
     for line, cells in enumerate(table[1:], start=2):
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header) :]):
-            raise ImportRejected(
-                [RowError(line, None, _("This row has more cells than the header."))]
-            )
+            overflowing.append(RowError(line, None, _("This row has more cells than the header.")))
         rows.append(
             (
                 line,
@@ -166,6 +165,8 @@ def read_rows(filename: str, data: bytes) -> tuple[list[str], list[tuple[int, di
                 },
             )
         )
+    if overflowing:
+        raise ImportRejected(overflowing)
     return [name for name in header if name], rows
 
 

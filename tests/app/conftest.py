@@ -159,20 +159,3 @@ def client(settings: Settings) -> Iterator[Client]:
     app = create_app(settings, stores=memory_stores())
     with Client(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
-
-
-@pytest.fixture
-def client_factory(settings: Settings) -> Iterator[Any]:
-    """Several independent browsers against one app (their own cookies)."""
-    app = create_app(settings, stores=memory_stores())
-    opened: list[Client] = []
-
-    def make() -> Client:
-        c = Client(app=app, base_url="http://testserver.local")
-        c.__enter__()
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
