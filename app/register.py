@@ -333,6 +333,19 @@ async def update_person(
     diff = {k: [getattr(person, k), v] for k, v in after.items() if getattr(person, k) != v}
     if not diff:
         return False
+    # The phone a resident signs in with follows the register, unless they changed it themselves.
+    account = await session.get(Account, person.account_id) if person.account_id else None
+    if "phone" in diff and account is not None and account.phone == person.phone:
+        if phone_value:
+            other = await session.execute(
+                select(Account.id).where(Account.phone == phone_value, Account.id != account.id)
+            )
+            if other.first() is not None:
+                raise RegisterError(
+                    _("Another account already signs in with %(phone)s.", phone=phone_value),
+                    "phone",
+                )
+        account.phone = phone_value
     for key, value in after.items():
         setattr(person, key, value)
     await _record(session, person.community_id, actor, "person", person.id, "update", diff)

@@ -305,6 +305,7 @@ def validate_buildings(rows: list[tuple[int, dict[str, str]]]) -> list[BuildingR
     check = _Checker()
     result: list[BuildingRow] = []
     first_line: dict[str, int] = {}
+    grid_names: dict[int, tuple[str, int]] = {}
     for line, row in rows:
         grid_text = check.required(line, row, "grid")
         building = check.text(line, row, "building", 20)
@@ -329,7 +330,20 @@ def validate_buildings(rows: list[tuple[int, dict[str, str]]]) -> list[BuildingR
                 ),
             )
         first_line.setdefault(building, line)
-        grid_name = row.get("grid_name", "") or _("Grid %(n)s", n=grid)
+        # An empty name leaves an existing grid's name alone (and names a new one by number).
+        grid_name = row.get("grid_name", "")
+        named = grid_names.setdefault(grid, (grid_name, line))
+        if grid_name and named[0] and named[0] != grid_name:
+            check.fail(
+                line,
+                "grid_name",
+                _(
+                    "Grid %(n)s is named “%(other)s” on line %(line)s.",
+                    n=grid,
+                    other=named[0],
+                    line=named[1],
+                ),
+            )
         result.append(BuildingRow(line, grid, grid_name[:50], building))
     if check.errors:
         raise ImportRejected(check.errors)
@@ -642,10 +656,14 @@ async def apply_buildings(
     for row in rows:
         grid = grids.get(row.grid)
         if grid is None:
-            grid = grids[row.grid] = Grid(community_id=cid, number=row.grid, name=row.grid_name)
+            name = row.grid_name or _("Grid %(n)s", n=row.grid)
+            grid = grids[row.grid] = Grid(community_id=cid, number=row.grid, name=name)
             session.add(grid)
             await session.flush()
-            changes.created("grid", grid.id, {"number": row.grid, "name": row.grid_name})
+            changes.created("grid", grid.id, {"number": row.grid, "name": name})
+        elif row.grid_name and grid.name != row.grid_name:
+            changes.updated("grid", grid.id, {"name": grid.name}, {"name": row.grid_name})  # type: ignore[arg-type]
+            grid.name = row.grid_name
         building = buildings.get(row.building)
         if building is None:
             building = buildings[row.building] = Building(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import accounts, auth, register
 from app.auth import Membership, community_guard, signed_in_guard
 from app.controllers.register import AUDITED, EXPORTERS, READERS, visible_grids
+from app.i18n import gettext as _
 from app.models import Account, Community, Person, Role
 from app.register_import import ImportRejected, import_file
 from app.settings import Settings
@@ -331,14 +332,14 @@ async def edit_unit(
 )
 async def import_register(
     slug: str,
-    data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     db: AsyncSession,
     membership: Membership,
     account: Account,
 ) -> dict[str, Any]:
     upload = data.get("file")
-    if upload is None:
-        raise ApiError("file", "file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ApiError(_("Choose a CSV or Excel file to import."), "file")
     try:
         report = await import_file(
             db, membership.community, upload.filename, await upload.read(), account.id

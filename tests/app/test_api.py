@@ -474,3 +474,19 @@ def test_the_openapi_schema_lists_the_api_and_no_html_route(world: World, api: C
     assert [p for p in paths if not p.startswith("/api/v1/")] == []
     for html_route in ("/signin", "/", "/c/{slug}", "/c/{slug}/register", "/healthz", "/activate"):
         assert html_route not in paths
+
+
+def test_an_import_upload_may_carry_other_form_fields(world: World, client: Client) -> None:
+    client.sign_in("admin")
+    data = "网格,楼栋\n1,9\n".encode()
+    response = client.api(
+        "POST",
+        "/api/v1/c/z/register/import",
+        files={"file": ("b.csv", data)},
+        data={"note": "from the committee"},
+    )
+    assert response.status_code == 200, response.text
+    missing = client.api(
+        "POST", "/api/v1/c/z/register/import", files={"attachment": ("x.txt", b"x")}
+    )
+    assert missing.status_code == 400 and missing.json()["extra"]["field"] == "file"

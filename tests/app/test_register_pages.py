@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import Building, Community, Person, RegisterChange, RoleGrant, Unit
-from tests.app.conftest import Client, World
+from tests.app.conftest import PASSWORD, Client, World
 
 # ---------------------------------------------------------------- helpers
 
@@ -519,3 +519,41 @@ def test_community_scoping_of_the_history(world: World, en: Client) -> None:
     assert "周杰" in page and "王秀英" not in page
     assert en.get("/c/z/register/changes").status_code == 403
     assert rows(world, Community, Community.slug == "other")
+
+
+def test_a_phone_corrected_in_the_register_is_the_phone_to_sign_in_with(
+    world: World, client: Client
+) -> None:
+    client.sign_in("admin")
+    owner = world.ids["P001"]  # 王秀英, whose account signs in with 13800000001
+    response = client.form(
+        f"/c/z/register/people/{owner}",
+        {"name": "王秀英", "phone": "13911112222", "birth_year": "1948"},
+    )
+    assert response.status_code == 303
+    client.form("/signout")
+    assert (
+        client.form(
+            "/signin", {"identifier": "13911112222", "password": PASSWORD, "next": "/"}
+        ).status_code
+        == 303
+    )
+
+
+def test_a_grid_renamed_in_a_buildings_file_is_renamed(world: World, client: Client) -> None:
+    client.sign_in("admin")
+    renamed = "网格,网格名称,楼栋\n1,东区网格,1\n1,,2\n2,第二网格,3\n".encode()
+    response = client.post(
+        "/c/z/register/import",
+        files={"file": ("b.csv", renamed)},
+        headers={"x-csrftoken": client.csrf()},
+    )
+    assert response.status_code == 200
+    assert "东区网格" in client.get("/c/z/register").text
+    clash = "网格,网格名称,楼栋\n1,东区,1\n1,西区,2\n".encode()
+    refused = client.post(
+        "/c/z/register/import",
+        files={"file": ("b.csv", clash)},
+        headers={"x-csrftoken": client.csrf()},
+    )
+    assert refused.status_code == 400
