@@ -12,14 +12,21 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import Body
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import accounts, auth, register
 from app.auth import Membership, community_guard, signed_in_guard
-from app.controllers.register import AUDITED, EXPORTERS, READERS, visible_grids
+from app.controllers.register import (
+    AUDITED,
+    EXPORTERS,
+    READERS,
+    person_or_404,
+    unit_or_404,
+    visible_grids,
+)
 from app.i18n import gettext as _
 from app.models import Account, Community, Person, Role
 from app.register_import import ImportRejected, import_file
@@ -224,16 +231,6 @@ async def people(
     }
 
 
-async def _person(db: AsyncSession, m: Membership, person_id: int) -> register.PersonRow:
-    row = await register.get_person(db, m.community.id, person_id)
-    grids_ = visible_grids(m)
-    if row is None or (
-        grids_ is not None and not grids_ & await register.person_grid_ids(db, person_id)
-    ):
-        raise NotFoundException()
-    return row
-
-
 @get(
     "/c/{slug:str}/people/{person_id:int}",
     guards=[read_guard],
@@ -242,7 +239,7 @@ async def _person(db: AsyncSession, m: Membership, person_id: int) -> register.P
 async def person(
     slug: str, person_id: int, db: AsyncSession, membership: Membership
 ) -> dict[str, Any]:
-    return person_json(await _person(db, membership, person_id))
+    return person_json(await person_or_404(db, membership, person_id))
 
 
 @patch(
@@ -258,7 +255,7 @@ async def edit_person(
     membership: Membership,
     account: Account,
 ) -> dict[str, Any]:
-    row = await _person(db, membership, person_id)
+    row = await person_or_404(db, membership, person_id)
     p = row.person
     try:
         await register.update_person(
@@ -271,7 +268,7 @@ async def edit_person(
         )
     except register.RegisterError as error:
         raise ApiError(error.message, error.field) from None
-    return person_json(await _person(db, membership, person_id))
+    return person_json(await person_or_404(db, membership, person_id))
 
 
 @get(
@@ -280,10 +277,7 @@ async def edit_person(
     summary="One unit with the people linked to it",
 )
 async def unit(slug: str, unit_id: int, db: AsyncSession, membership: Membership) -> dict[str, Any]:
-    found = await register.get_unit(db, membership.community.id, unit_id)
-    grids_ = visible_grids(membership)
-    if found is None or (grids_ is not None and found[1].grid_id not in grids_):
-        raise NotFoundException()
+    found = await unit_or_404(db, membership, unit_id)
     u, b, linked = found
     return {
         "id": u.id,
@@ -314,9 +308,7 @@ async def edit_unit(
     membership: Membership,
     account: Account,
 ) -> dict[str, Any]:
-    found = await register.get_unit(db, membership.community.id, unit_id)
-    if found is None:
-        raise NotFoundException()
+    found = await unit_or_404(db, membership, unit_id)
     try:
         await register.update_unit_area(db, found[0], account, data.floor_area)
     except register.RegisterError as error:

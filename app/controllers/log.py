@@ -163,71 +163,35 @@ async def receipt_check(
     """Check a receipt against this community's keys and its stored log."""
     form = await request.form()
     upload = form.get("file")
-    raw = (
-        (await upload.read())[:MAX_RECEIPT_BYTES]
-        if isinstance(upload, UploadFile) and upload.filename
-        else str(form.get("receipt", "")).encode()
-    )
+    if isinstance(upload, UploadFile) and upload.filename:
+        raw = (await upload.read())[:MAX_RECEIPT_BYTES]
+    else:
+        raw = str(form.get("receipt", "")).encode()
     text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    if not text.strip():
+
+    def refused(message: str) -> Template:
         return page(
-            request,
-            "log/receipt.html",
-            400,
-            m=membership,
-            result=None,
-            error=_("Paste a receipt or choose a receipt file."),
-            text="",
+            request, "log/receipt.html", 400, m=membership, result=None, error=message, text=text
         )
+
+    if not text.strip():
+        return refused(_("Paste a receipt or choose a receipt file."))
     keys = [parse_verifier_key(k.vkey) for k in await log.keys(db, membership.community.id)]
     try:
         receipt = parse_receipt(text.encode())
         checked = verify_receipt(receipt, keys)
     except (ReceiptError, NoteError) as error:
-        return page(
-            request,
-            "log/receipt.html",
-            400,
-            m=membership,
-            result=None,
-            error=_("This receipt does not check out: %(reason)s", reason=error.detail),
-            text=text,
-        )
+        return refused(_("This receipt does not check out: %(reason)s", reason=error.detail))
     if checked.origin != log.origin(request.app.state.settings, membership.community.slug):
-        return page(
-            request,
-            "log/receipt.html",
-            400,
-            m=membership,
-            result=None,
-            error=_("This receipt belongs to another community's log."),
-            text=text,
-        )
-    stored = (
-        await db.execute(
-            select(LogEntry).where(
-                LogEntry.community_id == membership.community.id, LogEntry.seq == receipt.index
-            )
-        )
-    ).scalar_one_or_none()
-    if stored is None or stored.leaf_hash != receipt.leaf_hash:
-        return page(
-            request,
-            "log/receipt.html",
-            400,
-            m=membership,
-            result=None,
-            error=_("The log holds a different entry at this position."),
-            text=text,
-        )
-    return page(
-        request,
-        "log/receipt.html",
-        m=membership,
-        result={"index": receipt.index, "size": checked.size, "entry": stored},
-        error=None,
-        text=text,
+        return refused(_("This receipt belongs to another community's log."))
+    query = select(LogEntry).where(
+        LogEntry.community_id == membership.community.id, LogEntry.seq == receipt.index
     )
+    stored = (await db.execute(query)).scalar_one_or_none()
+    if stored is None or stored.leaf_hash != receipt.leaf_hash:
+        return refused(_("The log holds a different entry at this position."))
+    result = {"index": receipt.index, "size": checked.size, "entry": stored}
+    return page(request, "log/receipt.html", m=membership, result=result, error=None, text=text)
 
 
 @get("/c/{slug:str}/log/export.zip", guards=[community_guard(Role.auditor, Role.admin)])

@@ -74,7 +74,8 @@ async def people(
     )
 
 
-async def _person_or_404(db: AsyncSession, m: Membership, person_id: int) -> register.PersonRow:
+async def person_or_404(db: AsyncSession, m: Membership, person_id: int) -> register.PersonRow:
+    """The person, if in this community and, for a grid member, in their grid."""
     row = await register.get_person(db, m.community.id, person_id)
     grids = visible_grids(m)
     if row is None or (
@@ -92,7 +93,7 @@ async def person(
     db: AsyncSession,
     membership: Membership,
 ) -> Template:
-    row = await _person_or_404(db, membership, person_id)
+    row = await person_or_404(db, membership, person_id)
     return page(
         request,
         "register/person.html",
@@ -113,7 +114,7 @@ async def edit_person(
     membership: Membership,
     account: Account,
 ) -> Response[Any]:
-    row = await _person_or_404(db, membership, person_id)
+    row = await person_or_404(db, membership, person_id)
     form = await request.form()
     values = {key: str(form.get(key, "")) for key in ("name", "phone", "birth_year")}
     try:
@@ -150,7 +151,7 @@ async def issue_activation(
         db, person_id
     ):
         raise PermissionDeniedException()
-    row = await _person_or_404(db, membership, person_id)
+    row = await person_or_404(db, membership, person_id)
     code = await accounts.issue_activation_code(db, settings.secret_key, row.person)
     return page(
         request,
@@ -185,7 +186,8 @@ async def building(
     )
 
 
-async def _unit_or_404(db: AsyncSession, m: Membership, unit_id: int) -> tuple[Any, Any, Any]:
+async def unit_or_404(db: AsyncSession, m: Membership, unit_id: int) -> tuple[Any, Any, Any]:
+    """The unit with its building and people, if visible to this member (see person_or_404)."""
     found = await register.get_unit(db, m.community.id, unit_id)
     grids = visible_grids(m)
     if found is None or (grids is not None and found[1].grid_id not in grids):
@@ -201,7 +203,7 @@ async def unit(
     db: AsyncSession,
     membership: Membership,
 ) -> Template:
-    found = await _unit_or_404(db, membership, unit_id)
+    found = await unit_or_404(db, membership, unit_id)
     return page(
         request,
         "register/unit.html",
@@ -222,7 +224,7 @@ async def edit_unit(
     membership: Membership,
     account: Account,
 ) -> Response[Any]:
-    found = await _unit_or_404(db, membership, unit_id)
+    found = await unit_or_404(db, membership, unit_id)
     form = await request.form()
     try:
         changed = await register.update_unit_area(
