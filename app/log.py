@@ -125,14 +125,14 @@ async def append(
 
 async def rotate_key(session: AsyncSession, settings: Settings, community: Community) -> int:
     """Hand the log to a new key: a ``key.rotated`` entry signed by the key in force."""
-    old = _signer(settings, await _active_key(session, community.id))  # type: ignore[arg-type]
+    old = _signer(settings, await _active_key(session, community.id))
     new = generate_signer(origin(settings, community.slug))
     entry_id = await append(
         session,
         community.id,
         "key.rotated",
         rotation_payload(origin(settings, community.slug), old, new.verifier()),
-    )  # type: ignore[arg-type]
+    )
     session.add(
         CommunityKey(
             community_id=community.id,
@@ -372,7 +372,7 @@ async def exportable_checkpoint(
     from app.models import Cosignature
 
     if community.witness_quorum <= 0:
-        return await latest_checkpoint(session, community.id)  # type: ignore[arg-type]
+        return await latest_checkpoint(session, community.id)
     cosigned = (
         select(Cosignature.checkpoint_id)
         .where(Cosignature.community_id == community.id)
@@ -401,10 +401,10 @@ async def export_bundle(session: AsyncSession, community: Community, out: Path) 
     directory = anyio.Path(out)
     await directory.mkdir(parents=True, exist_ok=True)
     async with await anyio.open_file(directory / "entries.jsonl", "w", encoding="utf-8") as handle:
-        async for lines in entry_chunks(session, community.id, checkpoint.size):  # type: ignore[arg-type]
+        async for lines in entry_chunks(session, community.id, checkpoint.size):
             await handle.write("".join(line + "\n" for line in lines))
     await (directory / "checkpoint").write_bytes(await cosigned_note(session, checkpoint))
-    first_key = (await keys(session, community.id))[0]  # type: ignore[arg-type]
+    first_key = (await keys(session, community.id))[0]
     await (directory / "log.vkey").write_text(first_key.vkey + "\n", encoding="utf-8")
     witnesses = list(
         (

@@ -662,7 +662,7 @@ async def apply_buildings(
             await session.flush()
             changes.created("grid", grid.id, {"number": row.grid, "name": name})
         elif row.grid_name and grid.name != row.grid_name:
-            changes.updated("grid", grid.id, {"name": grid.name}, {"name": row.grid_name})  # type: ignore[arg-type]
+            changes.updated("grid", grid.id, {"name": grid.name}, {"name": row.grid_name})
             grid.name = row.grid_name
         building = buildings.get(row.building)
         if building is None:

@@ -114,7 +114,7 @@ class WitnessService:
                 try:
                     verify_consistency(
                         old_size, checkpoint.size, old_root, checkpoint.root_hash, proof
-                    )  # type: ignore[arg-type]
+                    )
                 except ProofError:
                     logger.warning(
                         "inconsistent checkpoint from %s at size %s",
