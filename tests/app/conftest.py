@@ -159,3 +159,21 @@ def client(settings: Settings) -> Iterator[Client]:
     app = create_app(settings, stores=memory_stores())
     with Client(app=app, base_url="http://testserver.local") as test_client:
         yield test_client
+
+
+def settle(world: World, settings: Settings, timeout: float = 15) -> None:
+    """Integrate until nothing is pending. With an app running beside the test, its sequencer
+    may hold the community's lock (PostgreSQL then skips): keep trying until it is done."""
+    import time
+
+    from app import log
+    from app.models import LogEntry
+
+    async def pending(session: Any) -> int:
+        await log.integrate_all(session, settings)
+        return len((await session.execute(select(LogEntry.id).where(LogEntry.seq.is_(None)))).all())
+
+    deadline = time.monotonic() + timeout
+    while world.db.run(pending):
+        assert time.monotonic() < deadline, "log entries still pending"
+        time.sleep(0.02)

@@ -18,7 +18,7 @@ from audit.note import parse_verifier_key
 from audit.proof import parse_receipt, verify_receipt
 from audit.verify import main as verify_main
 from audit.verify import verify_bundle
-from tests.app.conftest import Client, World
+from tests.app.conftest import Client, World, settle
 
 
 async def _community(session: Any, slug: str = "z") -> Community:
@@ -26,7 +26,9 @@ async def _community(session: Any, slug: str = "z") -> Community:
 
 
 def _integrate(world: World, settings: Settings) -> int:
-    return world.db.run(lambda s: log.integrate_all(s, settings))
+    count = world.db.run(lambda s: log.integrate_all(s, settings))
+    settle(world, settings)  # an app beside the test may have been integrating at the same time
+    return count
 
 
 def _export(world: World, settings: Settings, out: Path, slug: str = "z") -> None:

@@ -21,7 +21,7 @@ from audit.merkle import leaf_hash, node_hash, tree_root
 from audit.note import Ed25519Signer, generate_signer
 from audit.proof import Receipt, encode_receipt, parse_receipt
 from audit.verify import Report, verify_bundle
-from tests.app.conftest import Client, World
+from tests.app.conftest import Client, World, settle
 
 
 @dataclass
@@ -82,7 +82,7 @@ def real(world: World, settings: Any, client: Client, tmp_path: Path) -> RealBun
     for n in range(38):
         response = client.form(f"/c/z/register/units/{unit_id}", {"floor_area": f"{60 + n}.50"})
         assert response.status_code == 303
-    world.db.run(lambda s: log.integrate_all(s, settings))
+    settle(world, settings)
 
     async def export(session: Any) -> tuple[Ed25519Signer, dict[int, Receipt]]:
         community = (
