@@ -104,7 +104,7 @@ def person_by_ref(db: Database, ref: str) -> tuple[Person, list[tuple[UnitLink, 
             .join(Unit, Unit.id == UnitLink.unit_id)
             .where(UnitLink.person_id == person.id)
         )
-        return person, list(links.tuples())
+        return person, list(links.all())
 
     return db.run(work)
 
