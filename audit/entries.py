@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 ENTRY_VERSION: Final = 1
 MAX_SAFE_INTEGER: Final = 2**53 - 1
@@ -66,6 +66,9 @@ class EntryError(ValueError):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+    def __reduce__(self) -> tuple[type[EntryError], tuple[str, str]]:
+        return EntryError, (self.code, self.detail)  # crosses to and from worker processes
 
 
 @dataclass(frozen=True)
@@ -373,3 +376,127 @@ def parse_entry(line: bytes) -> Entry:
         payload=obj["payload"],
         v=obj["v"],
     )
+
+
+# --- many lines at once -----------------------------------------------------------------
+#
+# The verifier checks millions of lines, and decoding each with json costs several times
+# more than hashing it. So a block of lines is matched in one regex pass against the
+# canonical spelling of entries whose payload has one of the key lists already seen in a
+# line that check_entry_line accepted (so sorted, without duplicates), spelled out literally,
+# and only scalar values. Whatever that regex admits is canonical by construction: no
+# whitespace, no escapes (no quote, backslash or control character in a string), integers of
+# at most 15 digits (inside +/-(2**53 - 1)) and no -0, keys in an order known to be sorted,
+# slug and type name patterns inlined. UTF-8 is checked once for the whole block. Any other
+# line goes through check_entry_line, which names the fault or, if the line is good and its
+# payload flat, teaches the regex its key list. A log has a handful of payload shapes.
+
+_STRING = rb'"[^"\\\x00-\x1f]*"'
+_SCALAR = rb"(?:" + _STRING + rb"|0|-?[1-9][0-9]{0,14}|true|false|null)"
+_COUNT = rb"(0|[1-9][0-9]{0,14})"
+_SCALAR_TYPES = (str, int, bool, type(None))
+MAX_KEY_LISTS: Final = 64
+
+
+def _scalar_payload_keys(payload: dict[str, Any]) -> tuple[str, ...] | None:
+    """The keys of a payload of scalars (no float: it is from an accepted line) whose keys
+    need no escapes; None for any other payload."""
+    keys = tuple(payload)
+    if all(type(v) in _SCALAR_TYPES for v in payload.values()) and all(
+        _ENCODER.encode(k) == f'"{k}"' for k in keys
+    ):
+        return keys
+    return None
+
+
+class _FlatLines:
+    """The block regex and the payload key lists it spells out."""
+
+    def __init__(self) -> None:
+        self.key_lists: set[tuple[str, ...]] = set()
+        self.regex = self._compile()
+
+    def _compile(self) -> re.Pattern[bytes]:
+        payloads = b"|".join(
+            b",".join(b'"' + re.escape(key.encode()) + b'":' + _SCALAR for key in keys)
+            for keys in sorted(self.key_lists)
+        )
+        entry = (
+            rb'\{"community":"([a-z0-9][a-z0-9_-]{0,63})","payload":\{(?:' + payloads + rb")\}"
+            rb',"seq":' + _COUNT + rb',"t":' + _COUNT + rb","
+            rb'"type":"([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)","v":1\}'
+        )
+        # Every line matches: with the groups of such an entry, or with none of them.
+        return re.compile(rb"(?:" + entry + rb"|[^\n]*)\n")
+
+    def learn(self, key_lists: set[tuple[str, ...]]) -> None:
+        room = MAX_KEY_LISTS - len(self.key_lists)  # past that, lines take the slow path
+        new = sorted(key_lists - self.key_lists)[:room]
+        if new:
+            self.key_lists.update(new)
+            self.regex = self._compile()
+
+
+_flat_lines = _FlatLines()
+
+
+class EntryColumns(NamedTuple):
+    """The fields of each line of a block, column by column, as check_entry_line would
+    return them; ``errors`` holds, by position in the block, the lines it would reject (their
+    place in the columns holds a placeholder)."""
+
+    seqs: list[int]
+    times: list[int]
+    types: list[str]
+    communities: list[str]
+    errors: dict[int, EntryError]
+
+
+def _strings(column: list[bytes | None]) -> list[str]:
+    """Decode a column of names (None for a line that did not match: "")."""
+    first = column[0]
+    if column.count(first) == len(column):  # one type, one community: the usual block
+        return [first.decode() if first else ""] * len(column)
+    names = {name: name.decode() if name else "" for name in set(column)}
+    return list(map(names.__getitem__, column))
+
+
+def check_entry_block(block: bytes, lines: list[bytes]) -> EntryColumns:
+    """Check every line of ``block`` (whole lines, each ending in a newline; ``lines`` is the
+    block split into them, without the newlines) exactly as check_entry_line would."""
+    # split, not findall: the fields come back as one flat list of bytes instead of a tuple
+    # per line, which the cyclic garbage collector would keep scanning.
+    parts = _flat_lines.regex.split(block)
+    if len(parts) != 5 * len(lines) + 1:  # cannot happen: each line is one match
+        raise AssertionError("a block must be whole lines")
+    if not lines:
+        return EntryColumns([], [], [], [], {})
+    community_col, seq_col, time_col, type_col = parts[1::5], parts[2::5], parts[3::5], parts[4::5]
+    slow = [i for i, community in enumerate(community_col) if community is None]
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            slow = list(range(len(lines)))  # check_entry_line finds the line and the byte
+    types, communities = _strings(type_col), _strings(community_col)
+    if not slow:
+        return EntryColumns(
+            list(map(int, seq_col)), list(map(int, time_col)), types, communities, {}
+        )
+    seqs = [int(n) if n else -1 for n in seq_col]
+    times = [int(n) if n else -1 for n in time_col]
+    errors: dict[int, EntryError] = {}
+    key_lists: set[tuple[str, ...]] = set()
+    for i in slow:
+        try:
+            obj = check_entry_line(lines[i])
+        except EntryError as exc:
+            errors[i] = exc
+            continue
+        seqs[i], times[i] = obj["seq"], obj["t"]
+        types[i], communities[i] = obj["type"], obj["community"]
+        keys = _scalar_payload_keys(obj["payload"])
+        if keys is not None:
+            key_lists.add(keys)
+    _flat_lines.learn(key_lists)
+    return EntryColumns(seqs, times, types, communities, errors)

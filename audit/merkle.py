@@ -202,11 +202,47 @@ def verify_consistency(
         raise ProofError("root_mismatch", f"the proof does not lead to the root of size {new_size}")
 
 
+def perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH over a power-of-two number of leaf hashes, level by level (one comprehension per
+    level rather than a call per leaf: the verifier hashes every entry's tree this way)."""
+    count = len(leaf_hashes)
+    if not count or count & (count - 1):
+        raise ValueError(f"{count} leaves do not make a perfect tree")
+    level = leaf_hashes
+    while len(level) > 1:
+        pairs = iter(level)  # zip(pairs, pairs) takes them two by two, without copies
+        level = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=True)
+        ]
+    return level[0]
+
+
+# A run of leaves as the perfect, aligned subtrees that cover it, left to right: (height, MTH).
+CompactRange = list[tuple[int, bytes]]
+
+
+def compact_range(leaf_hashes: Sequence[bytes], start: int) -> CompactRange:
+    """The leaves ``start`` to ``start + len(leaf_hashes)`` as the largest aligned perfect
+    subtrees, left to right: what ``RootBuilder.append_range`` takes, so that a block of the
+    log can be hashed on its own (in another process) knowing only where it starts."""
+    out: CompactRange = []
+    done, count = 0, len(leaf_hashes)
+    while done < count:
+        at = start + done
+        width = 1 << ((count - done).bit_length() - 1)  # the widest that fits
+        if at:
+            width = min(width, at & -at)  # and that is aligned at ``at``
+        out.append((width.bit_length() - 1, perfect_root(leaf_hashes[done : done + width])))
+        done += width
+    return out
+
+
 class RootBuilder:
     """Streaming MTH: keeps one hash per set bit of the size (a compact range from 0).
 
-    ``append_entry`` is the verifier's inner loop, so it hashes inline with no objects
-    beyond the hashes themselves.
+    Leaves come one at a time (``append_entry`` hashes inline, with no objects beyond the
+    hashes themselves) or as whole perfect subtrees (``append_subtree``, ``append_range``).
     """
 
     __slots__ = ("_stack", "size")
@@ -233,6 +269,27 @@ class RootBuilder:
             n >>= 1
         stack.append(h)
         self.size += 1
+
+    def append_subtree(self, height: int, node: bytes) -> None:
+        """Add ``2**height`` leaves at once by their MTH; the size must be a multiple of
+        ``2**height`` (as it is for each step of a compact range)."""
+        if self.size & ((1 << height) - 1):
+            raise ValueError(f"a subtree of height {height} cannot start at {self.size}")
+        stack, n, h = self._stack, self.size >> height, node
+        while n & 1:  # binary addition: merge with the equal subtree on the left, carry
+            h = sha256(b"\x01" + stack.pop() + h).digest()
+            n >>= 1
+        stack.append(h)
+        self.size += 1 << height
+
+    def append_range(self, subtrees: CompactRange) -> None:
+        for height, node in subtrees:
+            self.append_subtree(height, node)
+
+    def copy(self) -> RootBuilder:
+        other = RootBuilder()
+        other._stack, other.size = list(self._stack), self.size
+        return other
 
     def root(self) -> bytes:
         """MTH of everything appended so far."""

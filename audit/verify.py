@@ -10,12 +10,13 @@ Bundle layout (a directory)::
 
 Usage::
 
-    yishi-verify DIR [--checkpoint FILE]... [--receipt FILE]... [--vkey FILE] [--json]
-                     [--lang zh|en]
+    yishi-verify DIR [--checkpoint FILE]... [--receipt FILE]... [--vkey FILE] [--jobs N]
+                     [--json] [--lang zh|en]
 
 ``--checkpoint`` adds checkpoints saved earlier (each must be consistent with the bundle),
 ``--receipt`` adds tlog-proof receipts (each entry must be in the log where it says),
-``--vkey`` replaces the bundle's log.vkey with a key obtained out of band.
+``--vkey`` replaces the bundle's log.vkey with a key obtained out of band,
+``--jobs`` sets how many worker processes share the entries' checks (1: none).
 
 The entries are streamed once, never loaded whole: each line is checked for canonical form,
 ``seq`` continuity from 0, non-decreasing time and a single community, and hashed into the
@@ -37,8 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from audit.blocks import MAX_JOBS, BlockReader, Run, check_blocks, default_jobs
 from audit.checkpoint import Checkpoint, origin_slug, read_checkpoint
-from audit.entries import Entry, EntryError, check_entry_line
+from audit.entries import ENTRY_VERSION, Entry, EntryError
 from audit.merkle import EMPTY_ROOT, ProofError, RootBuilder, verify_inclusion
 from audit.note import Ed25519Verifier, NoteError, b64, open_note, parse_verifier_key
 from audit.proof import Receipt, ReceiptError, parse_receipt
@@ -212,6 +214,74 @@ def _load_receipt(path: Path, report: Report) -> tuple[Receipt, _Signed] | None:
 
 
 # --- the streaming pass -----------------------------------------------------------------
+#
+# audit.blocks does the work that needs no knowledge of earlier lines, block by block and,
+# with --jobs, in worker processes: the leaf hashes and each line's fields, grouped into runs.
+# Here the blocks come back in log order: their subtrees are folded into the root and their
+# runs replayed against the lines before them, so the report does not depend on the jobs.
+
+
+class _InOrder:
+    """The checks that look back: seq continuity, time order, a single community matching
+    the origin, the key chain, and the observers. Fed the runs and bad lines in log order."""
+
+    def __init__(self, report: Report, origin: str, observers: Sequence[EntryObserver]) -> None:
+        self.report, self.origin, self.observers = report, origin, observers
+        self.slug = origin_slug(origin)
+        self.expected_seq, self.last_t = 0, -1
+        self.community: str | None = None
+
+    def bad_line(self, index: int, error: EntryError) -> None:
+        message = N_("entry {index}: {detail}")
+        self.report.add(issue(error.code, message, index=index, detail=error.detail))
+        self.expected_seq += 1
+
+    def run(self, run: Run) -> None:
+        add, index, seq, t = self.report.add, run.index, run.seq, run.t
+        if seq != self.expected_seq:
+            message = N_("entry {index}: seq is {seq}, expected {expected}")
+            add(issue("seq_mismatch", message, index=index, seq=seq, expected=self.expected_seq))
+        self.expected_seq = seq + run.count  # resynchronise: one gap is one issue
+        if t < self.last_t:
+            message = N_("entry {index}: time {t} is earlier than the entry before ({prev})")
+            add(issue("time_backwards", message, index=index, t=t, prev=self.last_t))
+        self.last_t = run.t_last
+        if self.community is None:
+            self.community = self.report.community = run.community
+            if self.slug is not None and run.community != self.slug:
+                message = N_(
+                    "the entries belong to community {community}, but the checkpoint's "
+                    "origin is {origin}"
+                )
+                add(issue("origin_mismatch", message, community=run.community, origin=self.origin))
+        elif run.community != self.community:
+            message = N_("entry {index}: community {found}, expected {expected}")
+            for i in range(index, index + run.count):  # every line of the run
+                add(
+                    issue(
+                        "community_mismatch",
+                        message,
+                        index=i,
+                        found=run.community,
+                        expected=self.community,
+                    )
+                )
+        if run.type == ROTATION_TYPE:
+            assert run.payload is not None  # a rotation is a run of its own, with its payload
+            keys = self.report.keys
+            try:
+                key = apply_rotation(run.payload, self.origin, keys[-1].key)
+            except RotationError as exc:
+                message = N_("entry {index}: key rotation rejected: {detail}")
+                add(issue(exc.code, message, index=index, detail=exc.detail))
+            else:
+                keys.append(KeyPeriod(index + 1, key))
+        if self.observers:
+            assert run.payload is not None  # with observers, each entry is a run with its payload
+            entry = Entry(seq, run.type, run.community, t, run.payload, ENTRY_VERSION)
+            for observer in self.observers:
+                for found in observer.observe(index, entry):
+                    add(found)
 
 
 def _stream(
@@ -221,77 +291,34 @@ def _stream(
     wanted_sizes: set[int],
     wanted_leaves: set[int],
     observers: Sequence[EntryObserver],
+    jobs: int,
 ) -> tuple[dict[int, bytes], dict[int, bytes]]:
     """One pass over entries.jsonl; returns the roots and leaf hashes asked for."""
     builder = RootBuilder()
     roots = {0: EMPTY_ROOT}
     leaves: dict[int, bytes] = {}
-    expected_seq, last_t, community = 0, -1, None
-    slug = origin_slug(origin)
-    add = report.add
+    in_order = _InOrder(report, origin, observers)
     try:
         stream = path.open("rb")
     except OSError as exc:
         raise _Fatal(_io_issue(path, exc)) from None
     with stream:
-        for index, line in enumerate(stream):
-            if line[-1:] != b"\n":
-                message = N_("entry {index}: the last line is cut short (no newline)")
-                add(issue("truncated_line", message, index=index))
-                break
-            data = line[:-1]
-            leaf = builder.append_entry(data)  # the tree covers the bytes as given, good or bad
-            if index in wanted_leaves:
-                leaves[index] = leaf
-            if builder.size in wanted_sizes:
-                roots[builder.size] = builder.root()
-            try:
-                obj = check_entry_line(data)
-            except EntryError as exc:
-                add(issue(exc.code, N_("entry {index}: {detail}"), index=index, detail=exc.detail))
-                expected_seq += 1
-                continue
-            seq, t = obj["seq"], obj["t"]
-            if seq != expected_seq:
-                message = N_("entry {index}: seq is {seq}, expected {expected}")
-                add(issue("seq_mismatch", message, index=index, seq=seq, expected=expected_seq))
-            expected_seq = seq + 1  # resynchronise: one gap is one issue, not one per entry
-            if t < last_t:
-                message = N_("entry {index}: time {t} is earlier than the entry before ({prev})")
-                add(issue("time_backwards", message, index=index, t=t, prev=last_t))
-            last_t = t
-            if community is None:
-                community = report.community = obj["community"]
-                if slug is not None and community != slug:
-                    message = N_(
-                        "the entries belong to community {community}, but the checkpoint's "
-                        "origin is {origin}"
-                    )
-                    add(issue("origin_mismatch", message, community=community, origin=origin))
-            elif obj["community"] != community:
-                message = N_("entry {index}: community {found}, expected {expected}")
-                add(
-                    issue(
-                        "community_mismatch",
-                        message,
-                        index=index,
-                        found=obj["community"],
-                        expected=community,
-                    )
-                )
-            if obj["type"] == ROTATION_TYPE:
-                try:
-                    key = apply_rotation(obj["payload"], origin, report.keys[-1].key)
-                except RotationError as exc:
-                    message = N_("entry {index}: key rotation rejected: {detail}")
-                    add(issue(exc.code, message, index=index, detail=exc.detail))
+        blocks = BlockReader(stream, wanted_sizes, wanted_leaves, payloads=bool(observers))
+        for checked in check_blocks(blocks, jobs):
+            for size, below in checked.prefixes.items():
+                partial = builder.copy()
+                partial.append_range(below)
+                roots[size] = partial.root()
+            builder.append_range(checked.subtrees)  # the tree covers the bytes as given
+            leaves.update(checked.leaves)
+            for item in checked.runs:
+                if isinstance(item, Run):
+                    in_order.run(item)
                 else:
-                    report.keys.append(KeyPeriod(index + 1, key))
-            if observers:
-                entry = Entry(seq, obj["type"], obj["community"], t, obj["payload"], obj["v"])
-                for observer in observers:
-                    for found in observer.observe(index, entry):
-                        add(found)
+                    in_order.bad_line(*item)
+        if blocks.rest:
+            message = N_("entry {index}: the last line is cut short (no newline)")
+            report.add(issue("truncated_line", message, index=blocks.lines))
     report.entries = builder.size
     report.root = builder.root()
     return roots, leaves
@@ -420,11 +447,14 @@ def verify_bundle(
     receipts: Sequence[Path] = (),
     vkey: Path | None = None,
     observers: Sequence[EntryObserver] = (),
+    jobs: int | None = None,
 ) -> Report:
-    """Run every check on a bundle; the report lists what failed (nothing, if all holds)."""
+    """Run every check on a bundle; the report lists what failed (nothing, if all holds).
+    ``jobs`` worker processes share the entries' checks (default: one per CPU, capped); the
+    report does not depend on it."""
     report = Report(str(directory))
     try:
-        _verify(directory, report, checkpoints, receipts, vkey, observers)
+        _verify(directory, report, checkpoints, receipts, vkey, observers, jobs or default_jobs())
     except _Fatal as fatal:
         report.add(fatal.issue)
     return report
@@ -437,6 +467,7 @@ def _verify(
     receipt_paths: Sequence[Path],
     vkey: Path | None,
     observers: Sequence[EntryObserver],
+    jobs: int,
 ) -> None:
     if not directory.is_dir():
         message = N_("the bundle directory {path} does not exist")
@@ -476,7 +507,7 @@ def _verify(
     wanted_sizes = {s.checkpoint.size for s in [latest, *others]}
     wanted_leaves = {receipt.index for receipt, _ in proofs}
     roots, leaves = _stream(
-        directory / "entries.jsonl", report, origin, wanted_sizes, wanted_leaves, observers
+        directory / "entries.jsonl", report, origin, wanted_sizes, wanted_leaves, observers, jobs
     )
     for observer in observers:
         for found in observer.finish():
@@ -600,11 +631,27 @@ def _parser(tr: gettext.NullTranslations) -> argparse.ArgumentParser:
         help=_("a receipt to check (repeatable)"),
     )
     parser.add_argument("--vkey", type=Path, help=_("the log's public key, instead of log.vkey"))
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=_(
+            "worker processes checking the entries (default: one per CPU, at most {max})"
+        ).format(max=MAX_JOBS),
+    )
     parser.add_argument("--json", action="store_true", help=_("print a machine-readable report"))
     parser.add_argument(
         "--lang", choices=sorted(LANGUAGES), default="zh", help=_("language of the report")
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)  # argparse reports a ValueError as an invalid value
+    if value < 1:
+        raise ValueError(text)
+    return value
 
 
 def _requested_language(args: list[str]) -> str:
@@ -632,6 +679,7 @@ def main(argv: Sequence[str] | None = None, observers: Sequence[EntryObserver] =
         receipts=args.receipt,
         vkey=args.vkey,
         observers=observers,
+        jobs=args.jobs,
     )
     if args.json:
         print(json.dumps(report_json(report, tr), ensure_ascii=False, indent=2))

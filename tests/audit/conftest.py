@@ -1,21 +1,27 @@
 """A real log bundle on disk, built with the audit package's own writers, for the verifier's
-tamper suite: each test starts from a bundle that verifies and breaks one thing."""
+tamper suite: each test starts from a bundle that verifies and breaks one thing.
+
+Every verification in the suite runs three ways that must give the same report: as usual
+(a bundle this small is one block), and cut into blocks of a line or two, checked in this
+process (--jobs 1) and by worker processes (--jobs 2)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
+import audit.blocks
 from audit.checkpoint import Checkpoint, community_origin, sign_checkpoint
 from audit.entries import Entry, encode_entry
 from audit.merkle import inclusion_proof, leaf_hash, perfect_subtrees, tree_root
 from audit.note import Ed25519Signer, generate_signer
 from audit.proof import Receipt, encode_receipt
 from audit.rotation import rotation_payload
-from audit.verify import Report, verify_bundle
+from audit.verify import Report, report_json, translator, verify_bundle
 from audit.witness import Cosigner, cosign_note, generate_cosigner
 
 HOST = "yishi.example"
@@ -111,7 +117,13 @@ class Bundle:
         self.lines.extend(encode_entry(sample_entry(seq)) for seq in range(start, start + count))
 
     def verify(self, **kwargs: object) -> Report:
-        return verify_bundle(self.path, **kwargs)  # type: ignore[arg-type]
+        report = verify_bundle(self.path, **kwargs)  # type: ignore[arg-type]
+        expected = report_json(report, translator("en"))
+        with patch.object(audit.blocks, "BLOCK_BYTES", 400):
+            for jobs in (1, 2):
+                again = verify_bundle(self.path, jobs=jobs, **kwargs)  # type: ignore[arg-type]
+                assert report_json(again, translator("en")) == expected, f"--jobs {jobs}"
+        return report
 
 
 def codes(report: Report) -> set[str]:

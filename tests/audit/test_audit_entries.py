@@ -14,7 +14,9 @@ from audit.entries import (
     MAX_SAFE_INTEGER,
     Entry,
     EntryError,
+    _flat_lines,
     canonical_json,
+    check_entry_block,
     check_entry_line,
     encode_entry,
     is_type_name,
@@ -241,3 +243,101 @@ def test_parser_accepts_exactly_the_canonical_spelling(
         assert parse_entry(line).payload == payload
     else:
         assert code_of(line) == "non_canonical"
+
+
+# --- blocks of lines: the verifier's fast path must answer exactly as check_entry_line ------
+
+
+def line_by_line(lines: list[bytes]) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for line in lines:
+        try:
+            obj = check_entry_line(line)
+        except EntryError as exc:
+            out.append((exc.code, exc.detail))
+        else:
+            out.append((obj["seq"], obj["t"], obj["type"], obj["community"]))
+    return out
+
+
+def as_block(lines: list[bytes]) -> list[tuple[object, ...]]:
+    columns = check_entry_block(b"".join(line + b"\n" for line in lines), lines)
+    return [
+        (columns.errors[i].code, columns.errors[i].detail)
+        if i in columns.errors
+        else (columns.seqs[i], columns.times[i], columns.types[i], columns.communities[i])
+        for i in range(len(lines))
+    ]
+
+
+def assert_block_matches_lines(lines: list[bytes]) -> None:
+    expected = line_by_line(lines)
+    assert as_block(lines) == expected
+    assert as_block(lines) == expected  # again, once the block regex learnt the key lists
+
+
+def flat(payload: dict[str, Any], seq: int = 1, kind: str = "ballot.cast") -> bytes:
+    return encode_entry(Entry(seq, kind, "z-community", 1_700_000_000_000 + seq, payload))
+
+
+def test_blocks_of_flat_entries_and_their_near_misses() -> None:
+    good = [flat({"a": 1, "b": "x"}, n) for n in range(3)]
+    lines = [
+        *good,
+        flat({"": None, ":k": "v:", "é": "议事", "z": -(2**53 - 1)}),  # odd keys, 16 digits
+        flat({"a": 10**14, "b": True}),
+        flat({"a": "x,y", "b": "}{"}),
+        flat({"a": 'q"q', "b": "\u2028"}),  # escapes: line by line
+        flat({"a": {"b": 1}}),  # nested: line by line
+        good[0].replace(b'"a":1,"b":"x"', b'"b":"x","a":1'),
+        good[0].replace(b'"a":1,"b":"x"', b'"a":1,"a":1'),
+        good[0].replace(b'"a":1', b'"a":-0'),
+        good[0].replace(b'"a":1', b'"a":01'),
+        good[0].replace(b'"a":1', b'"a":1.0'),
+        good[0].replace(b'"a":1', b'"a":9007199254740992'),
+        good[0].replace(b'"a":1', b'"a":999999999999999'),
+        good[0].replace(b'"a":1', b'"a": 1'),
+        good[0].replace(b'"x"', b'"\xff"'),
+        good[0].replace(b'"seq":0', b'"seq":9007199254740991'),
+        good[0].replace(b'"v":1', b'"v":2'),
+        good[0].replace(b"z-community", b"Z"),
+        good[0].replace(b"ballot.cast", b"key.rotated"),
+        good[0] + b" ",
+        b"",
+        b"[]",
+    ]
+    assert_block_matches_lines(lines)
+    assert_block_matches_lines([])
+    assert_block_matches_lines(good)
+    # The good flat lines did take the fast path (a regex match), not check_entry_line.
+    fast = [_flat_lines.regex.fullmatch(line + b"\n") for line in lines]
+    assert all(fast[i] and fast[i][1] for i in (0, 1, 2, 4, 5, 14))
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    | st.sampled_from([0, 10**14, 10**15, -(10**15)])
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
+)
+flat_payloads = st.dictionaries(st.sampled_from(["a", "b", ":c", "é", "", "n\u0001"]), scalars)
+
+
+@st.composite
+def entry_lines(draw: st.DrawFn) -> bytes:
+    payload = draw(flat_payloads | st.dictionaries(st.text(max_size=3), json_values, max_size=3))
+    seq = draw(st.integers(0, MAX_SAFE_INTEGER))
+    kind = draw(st.sampled_from(["ballot.cast", "key.rotated", "a.b"]))
+    line = encode_entry(Entry(seq, kind, "c", draw(st.integers(0, MAX_SAFE_INTEGER)), payload))
+    if draw(st.booleans()):  # break it somewhere
+        at = draw(st.integers(0, len(line)))
+        junk = draw(st.sampled_from([b" ", b"\\", b'"', b",", b"0", b"-", b"\xff", b"}", b":"]))
+        line = line[:at] + junk + line[at + draw(st.integers(0, 2)) :]
+    return line
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(entry_lines(), max_size=8))
+def test_a_block_is_checked_exactly_like_its_lines(lines: list[bytes]) -> None:
+    assert_block_matches_lines(lines)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from hashlib import sha256
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -10,10 +11,12 @@ from audit.merkle import (
     EMPTY_ROOT,
     ProofError,
     RootBuilder,
+    compact_range,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     node_hash,
+    perfect_root,
     perfect_subtrees,
     root_from_inclusion_proof,
     subtree_hash,
@@ -364,3 +367,35 @@ def test_root_builder_returns_leaf_hashes() -> None:
     assert builder.append_entry(b"x") == leaf_hash(b"x")
     assert builder.size == 1
     assert builder.root() == leaf_hash(b"x")
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, 299), max_size=6), size=st.integers(0, 299))
+def test_blocks_hashed_apart_fold_into_the_same_roots(cuts: list[int], size: int) -> None:
+    """The verifier's workers hash blocks of the log knowing only where each starts; their
+    compact ranges must fold into the root of the whole, and of every prefix."""
+    edges = sorted({0, size, *(c for c in cuts if c < size)})
+    builder = RootBuilder()
+    for start, end in pairwise(edges):
+        block = TREE[start:end]
+        for inner in range(start + 1, end + 1):
+            partial = builder.copy()
+            partial.append_range(compact_range(block[: inner - start], start))
+            assert partial.size == inner and partial.root() == reference_mth(TREE[:inner])
+        builder.append_range(compact_range(block, start))
+    assert builder.size == size and builder.root() == (
+        reference_mth(TREE[:size]) if size else EMPTY_ROOT
+    )
+
+
+def test_compact_ranges_are_aligned_perfect_subtrees() -> None:
+    assert [h for h, _ in compact_range(TREE[3:16], 3)] == [0, 2, 3]  # 3, 4-7, 8-15
+    assert compact_range(TREE[3:16], 3)[1][1] == PERFECT(4, 8)
+    assert compact_range([], 5) == []
+    for count in (0, 3, 6):
+        with pytest.raises(ValueError):
+            perfect_root(TREE[:count])
+    builder = RootBuilder()
+    builder.append_leaf_hash(TREE[0])
+    with pytest.raises(ValueError):
+        builder.append_subtree(1, PERFECT(2, 4))  # two leaves cannot start at 1

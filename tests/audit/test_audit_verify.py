@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import audit.blocks
 from audit.checkpoint import community_origin
 from audit.entries import Entry, encode_entry
 from audit.merkle import leaf_hash, node_hash
 from audit.note import Signature, add_signatures, b64, generate_signer, parse_note
 from audit.proof import Receipt
 from audit.rotation import rotation_payload
-from audit.verify import Issue, main, report_text, translator, verify_bundle
+from audit.verify import Issue, main, report_json, report_text, translator, verify_bundle
 
 if TYPE_CHECKING:
     from conftest import Bundle
@@ -401,6 +402,31 @@ def test_entry_observers_ride_the_pass(bundle: Bundle, report_codes: Codes) -> N
     text = report_text(report, translator("en"))
     assert "[replay_done] replayed 40 entries" in text
     assert "[odd_message] a {placeholder} without its value" in text
+
+
+def test_observers_see_the_same_with_worker_processes(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit.blocks, "BLOCK_BYTES", 400)  # a block or two per line
+    bundle.rotate(generate_signer(community_origin("yishi.example", "z-community")))
+    bundle.append(5)
+    bundle.lines[20] = bundle.lines[20].replace(b'"n":20', b'"n": 20')
+    bundle.publish()
+    seen = []
+    for jobs in (1, 3):
+        observer = Counting()
+        report = verify_bundle(bundle.path, observers=[observer], jobs=jobs)
+        seen.append((observer.seen, report_json(report, translator("en"))))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [n for n in range(46) if n != 20]
+    assert [k["from_size"] for k in seen[0][1]["keys"]] == [0, 41]
+
+
+def test_jobs_option(bundle: Bundle, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([str(bundle.path), "--jobs", "2"], capsys)[0] == 0
+    assert run([str(bundle.path), "--jobs", "1"], capsys)[0] == 0
+    for bad in ("0", "-1", "two"):
+        assert run([str(bundle.path), "--jobs", bad], capsys)[0] == 2
 
 
 def test_runs_as_a_module(bundle: Bundle) -> None:
