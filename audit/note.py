@@ -169,28 +169,41 @@ def generate_signer(name: str) -> Ed25519Signer:
     return Ed25519Signer(name, _raw_seed(Ed25519PrivateKey.generate()))
 
 
+def parse_typed_key(
+    key: str, sig_type: int, type_name: str, *, private: bool
+) -> tuple[str, bytes, bytes]:
+    """Split a verifier key (or, with ``private``, a ``PRIVATE+KEY+`` signer key) of one
+    signature type into name, key ID and key material; the caller checks the key ID against
+    the key it builds."""
+    key = key.strip()
+    if private:
+        prefix = "PRIVATE+KEY+"
+        if not key.startswith(prefix):
+            raise NoteError("bad_key", "a signer key starts with PRIVATE+KEY+")
+        key = key[len(prefix) :]
+    name, kid, found_type, material = parse_key_string(key)
+    if found_type != sig_type:
+        raise NoteError("bad_key", f"signature type 0x{found_type:02x} is not {type_name}")
+    return name, kid, material
+
+
+def check_key_id(expected: bytes, actual: bytes) -> None:
+    if expected != actual:
+        raise NoteError("bad_key", "the key hash does not match the name and key")
+
+
 def parse_verifier_key(vkey: str) -> Ed25519Verifier:
     """Parse an Ed25519 (type 0x01) verifier key string."""
-    name, kid, sig_type, material = parse_key_string(vkey.strip())
-    if sig_type != ED25519:
-        raise NoteError("bad_key", f"signature type 0x{sig_type:02x} is not Ed25519 (0x01)")
+    name, kid, material = parse_typed_key(vkey, ED25519, "Ed25519 (0x01)", private=False)
     verifier = Ed25519Verifier(name, material)
-    if verifier.key_id != kid:
-        raise NoteError("bad_key", "the key hash does not match the name and key")
+    check_key_id(kid, verifier.key_id)
     return verifier
 
 
 def parse_signer_key(skey: str) -> Ed25519Signer:
-    prefix = "PRIVATE+KEY+"
-    skey = skey.strip()
-    if not skey.startswith(prefix):
-        raise NoteError("bad_key", "a signer key starts with PRIVATE+KEY+")
-    name, kid, sig_type, material = parse_key_string(skey[len(prefix) :])
-    if sig_type != ED25519:
-        raise NoteError("bad_key", f"signature type 0x{sig_type:02x} is not Ed25519 (0x01)")
+    name, kid, material = parse_typed_key(skey, ED25519, "Ed25519 (0x01)", private=True)
     signer = Ed25519Signer(name, material)
-    if signer.key_id != kid:
-        raise NoteError("bad_key", "the key hash does not match the name and key")
+    check_key_id(kid, signer.key_id)
     return signer
 
 

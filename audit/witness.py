@@ -42,10 +42,11 @@ from audit.note import (
     Signature,
     add_signatures,
     b64,
+    check_key_id,
     check_key_name,
     key_id,
-    parse_key_string,
     parse_note,
+    parse_typed_key,
 )
 
 COSIGNATURE_V1: Final = 0x04
@@ -121,26 +122,16 @@ def generate_cosigner(name: str) -> Cosigner:
 
 
 def parse_witness_key(vkey: str) -> CosignatureVerifier:
-    name, kid, sig_type, material = parse_key_string(vkey.strip())
-    if sig_type != COSIGNATURE_V1:
-        raise NoteError("bad_key", f"signature type 0x{sig_type:02x} is not cosignature/v1")
+    name, kid, material = parse_typed_key(vkey, COSIGNATURE_V1, "cosignature/v1", private=False)
     verifier = CosignatureVerifier(name, material)
-    if verifier.key_id != kid:
-        raise NoteError("bad_key", "the key hash does not match the name and key")
+    check_key_id(kid, verifier.key_id)
     return verifier
 
 
 def parse_cosigner_key(skey: str) -> Cosigner:
-    prefix = "PRIVATE+KEY+"
-    skey = skey.strip()
-    if not skey.startswith(prefix):
-        raise NoteError("bad_key", "a signer key starts with PRIVATE+KEY+")
-    name, kid, sig_type, material = parse_key_string(skey[len(prefix) :])
-    if sig_type != COSIGNATURE_V1:
-        raise NoteError("bad_key", f"signature type 0x{sig_type:02x} is not cosignature/v1")
+    name, kid, material = parse_typed_key(skey, COSIGNATURE_V1, "cosignature/v1", private=True)
     cosigner = Cosigner(name, material)
-    if cosigner.verifier().key_id != kid:
-        raise NoteError("bad_key", "the key hash does not match the name and key")
+    check_key_id(kid, cosigner.verifier().key_id)
     return cosigner
 
 
