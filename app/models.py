@@ -289,3 +289,125 @@ class Cosignature(SQLModel, table=True):
     witness_id: int = Field(foreign_key="witness.id")
     line: str = Field(max_length=400)  # the note signature line, as the witness returned it
     created_at: datetime = _utc(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- ballots (ballots/)
+
+
+class BallotStatus(enum.StrEnum):
+    draft = "draft"
+    open = "open"  # frozen and logged; casting within the definition's window
+    closed = "closed"  # no more casting; the tally is being computed
+    tallied = "tallied"  # preliminary result, open to objections
+    final = "final"
+
+
+class Ballot(SQLModel, table=True):
+    """A ballot: its definition (``ballots.ballot.Definition`` as a dict), frozen when opened.
+
+    ``number`` names it in the log and in URLs; the opening, closing and tally entries are kept
+    so pages can link to them."""
+
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_ballot_status_closes_at", "status", "closes_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    number: int
+    title: str = Field(max_length=200)
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=BallotStatus.draft, max_length=10)
+    revision: int = 1  # bumped by every edit of a draft; a stale form is refused
+    created_by: int = Field(foreign_key="account.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+    opens_at: datetime | None = _utc(default=None)
+    closes_at: datetime | None = _utc(default=None)
+    opened_at: datetime | None = _utc(default=None)
+    opened_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    roll_digest: str | None = Field(default=None, max_length=64)
+    roll_size: int | None = None
+    closed_at: datetime | None = _utc(default=None)
+    closed_by: int | None = Field(default=None, foreign_key="account.id")
+    closed_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    tally: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    tally_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    objection_until: datetime | None = _utc(default=None)
+    final_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+
+
+class BallotElector(SQLModel, table=True):
+    """One elector of a ballot's frozen roll (``ballots.ballot.Elector``)."""
+
+    __tablename__ = "ballot_elector"
+    ballot_id: int = Field(foreign_key="ballot.id", primary_key=True)
+    code: str = Field(max_length=60, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    area: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    building: str = Field(max_length=20)
+    grid: str = Field(max_length=50)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+
+
+class BallotCaster(SQLModel, table=True):
+    """Who may cast for an elector: the unit's owners, the household, or the person."""
+
+    __tablename__ = "ballot_caster"
+    __table_args__ = (Index("ix_ballot_caster_ballot_id_code", "ballot_id", "code"),)
+    ballot_id: int = Field(foreign_key="ballot.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    code: str = Field(max_length=60, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+
+
+class BallotParticipation(SQLModel, table=True):
+    """This elector took part, and how. Its key is the only way to find a row: no id, no time,
+    and on SQLite no rowid, so nothing orders it against the anonymous ``ballot.cast`` entries of
+    a secret ballot. ``entry_id`` (roll-call only) is the elector's latest cast."""
+
+    __tablename__ = "ballot_participation"
+    __table_args__ = {"sqlite_with_rowid": False}
+    ballot_id: int = Field(foreign_key="ballot.id", primary_key=True)
+    elector: str = Field(max_length=60, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    channel: str = Field(max_length=10)
+    via_proxy: bool = False
+    entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+
+
+class BallotProxy(SQLModel, table=True):
+    """A proxy (委托): ``principal`` lets the holder cast for them. ``slot`` counts the holder's
+    proxies from 1, so a unique key enforces the limit even under concurrent grants."""
+
+    __tablename__ = "ballot_proxy"
+    __table_args__ = (
+        UniqueConstraint("ballot_id", "principal"),
+        UniqueConstraint("ballot_id", "holder_id", "slot"),
+        UniqueConstraint("ballot_id", "serial"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    ballot_id: int = Field(foreign_key="ballot.id", index=True)
+    principal: str = Field(max_length=60)
+    holder_id: int = Field(foreign_key="person.id", index=True)
+    slot: int
+    serial: str | None = Field(default=None, max_length=40)  # the written form, if any
+    entered_by: int | None = Field(default=None, foreign_key="account.id")
+    entry_id: int = Field(foreign_key="log_entry.id")
+
+
+class BallotPaper(SQLModel, table=True):
+    """A paper form, by serial. With double entry the first grid member's reading waits here
+    (``answers``) until a second grid member enters the same form; then it is cast and the
+    answers are dropped from this row."""
+
+    __tablename__ = "ballot_paper"
+    ballot_id: int = Field(foreign_key="ballot.id", primary_key=True)
+    serial: str = Field(max_length=40, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    elector: str = Field(max_length=60)
+    answers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    first_by: int = Field(foreign_key="account.id")
+    second_by: int | None = Field(default=None, foreign_key="account.id")
+    counted: bool = False

@@ -43,6 +43,7 @@ KNOWN_TYPES: Final = frozenset(
         "ballot.paper",
         "ballot.closed",
         "tally.published",
+        "tally.final",
         "item.transitioned",
         "comment.moderated",
         "meeting.minutes",

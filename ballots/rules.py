@@ -271,11 +271,19 @@ def _merge(votes: Iterable[Vote]) -> dict[str, Vote]:
     return heads
 
 
-def decide(rule: Rule, votes: Iterable[Vote], roll: Roll, present: int | None = None) -> Decision:
+def decide(
+    rule: Rule,
+    votes: Iterable[Vote],
+    roll: Roll,
+    present: int | None = None,
+    participating_area: Decimal | None = None,
+) -> Decision:
     """Apply ``rule`` to the votes cast against the roll's totals.
 
     ``present`` is a meeting's attendance: those present who did not vote take part (they count
     in the participating headcount) but do not agree. Without it, participants are the voters.
+    ``participating_area`` likewise gives the participants' area when it is known apart from the
+    votes (a secret ballot's votes carry no area; its participation list does).
     """
     if roll.total_heads <= 0 or roll.total_area < 0:
         raise ValueError("the roll needs at least one head and a non-negative area")
@@ -292,7 +300,11 @@ def decide(rule: Rule, votes: Iterable[Vote], roll: Roll, present: int | None = 
         if present < participating_heads:
             raise ValueError(f"{participating_heads} voted but only {present} were present")
         participating_heads = present
-    participating_area = sum((t.area for t in options.values()), Decimal(0))
+    voted_area = sum((t.area for t in options.values()), Decimal(0))
+    if participating_area is None:
+        participating_area = voted_area
+    elif participating_area < voted_area:
+        raise ValueError(f"{voted_area} m² voted but only {participating_area} m² took part")
     if participating_heads > roll.total_heads or participating_area > roll.total_area:
         raise ValueError("more heads or area took part than the roll holds")
     values: dict[tuple[str, Measure], Decimal] = {
