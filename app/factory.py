@@ -32,9 +32,9 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import i18n, log, witness
+from app import ballots, i18n, log, witness
 from app.auth import IdentityMiddleware, Membership, membership_for
-from app.controllers import account, api, community, register
+from app.controllers import account, api, ballots_manage, ballots_vote, community, register
 from app.controllers import log as log_pages
 from app.db import create_engine, create_sessionmaker
 from app.logs import AccessLogMiddleware
@@ -67,6 +67,7 @@ def create_app(
         tasks = [
             asyncio.create_task(log.run_sequencer(sessionmaker, settings, stop)),
             asyncio.create_task(witness.run_pusher(sessionmaker, settings, stop, witness_client)),
+            asyncio.create_task(ballots.run_scheduler(sessionmaker, settings, stop)),
         ]
         try:
             yield
@@ -92,6 +93,8 @@ def create_app(
                     *community.ROUTES,
                     *register.ROUTES,
                     *log_pages.ROUTES,
+                    *ballots_vote.ROUTES,
+                    *ballots_manage.ROUTES,
                 ],
                 include_in_schema=False,
             ),

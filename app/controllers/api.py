@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import accounts, auth, register
 from app.auth import Membership, community_guard, signed_in_guard
+from app.controllers import ballots_manage, ballots_vote
 from app.controllers.register import (
     AUDITED,
     EXPORTERS,
@@ -407,5 +408,7 @@ router = Router(
         import_register,
         changes,
         export_households,
+        *ballots_vote.API_ROUTES,
+        *ballots_manage.API_ROUTES,
     ],
 )
