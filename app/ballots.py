@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import json
 import logging
 import re
 import secrets
@@ -138,6 +139,23 @@ def parse_definition(data: dict[str, Any]) -> Definition:
         return Definition.from_dict(data)
     except DefinitionError as error:
         raise DefinitionProblems(error.problems) from None
+
+
+_frozen: dict[str, Definition] = {}
+
+
+def frozen_definition(ballot: Ballot) -> Definition:
+    """An opened ballot's definition, parsed once per process: it can no longer change, and
+    every cast needs it."""
+    if ballot.status == BallotStatus.draft or ballot.id is None:
+        return parse_definition(ballot.definition)
+    key = json.dumps(ballot.definition, sort_keys=True)  # the text itself: no stale hit
+    definition = _frozen.get(key)
+    if definition is None:
+        if len(_frozen) > 256:
+            _frozen.clear()
+        definition = _frozen[key] = parse_definition(ballot.definition)
+    return definition
 
 
 async def get_ballot(session: AsyncSession, community_id: int, number: int) -> Ballot:
@@ -482,7 +500,7 @@ async def _definition(ballot: Ballot, channel: str, now: datetime) -> Definition
     refused = _window_state(ballot, now)
     if refused:
         raise BallotError(refused)
-    definition = parse_definition(ballot.definition)
+    definition = frozen_definition(ballot)
     if channel not in definition.channels:
         raise BallotError("channel_not_allowed", channel=channel)
     return definition
