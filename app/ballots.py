@@ -899,14 +899,11 @@ async def cast_entries(session: AsyncSession, ballot: Ballot) -> list[dict[str, 
 
 
 async def roll_of(session: AsyncSession, ballot: Ballot) -> list[Elector]:
-    rows = (
-        await session.execute(
-            select(BallotElector)
-            .where(BallotElector.ballot_id == ballot.id)
-            .order_by(BallotElector.code)
-        )
-    ).scalars()
-    return [Elector(r.code, tuple(r.units), Decimal(r.area), r.building, r.grid) for r in rows]
+    """The roll as ``ballot.opened`` froze it: the count reads the log, not a copy."""
+    opened = await session.get(LogEntry, ballot.opened_entry_id)
+    if opened is None:
+        raise BallotError("not_open")
+    return [Elector.from_dict(e) for e in opened.payload["roll"]]
 
 
 async def compute_tally(session: AsyncSession, ballot: Ballot) -> dict[str, Any]:

@@ -127,3 +127,146 @@ def test_secret_ballot_with_last_revoting_cannot_open(world: World) -> None:
         assert [p.code for p in problems.value.problems] == ["secret_revoting"]
 
     world.db.run(run)
+
+
+async def grid_member(session: Any) -> tuple[Account, set[int]]:
+    from app.models import Grid
+
+    grid_id = (
+        (await session.execute(select(Grid.id).where(Grid.community_id != 0, Grid.number == 2)))
+        .scalars()
+        .first()
+    )
+    return await account(session, "grid"), {grid_id}
+
+
+def test_proxy_cast_is_overridden_by_the_principal_and_limited_per_holder(world: World) -> None:
+    async def run(session: Any) -> None:
+        ballot = await opened(session, world, proxy_limit=1)
+        holder = await person(session, "P005")
+        await actions.grant_proxy(
+            session, ballot, "P001", holder, by_principal=await person(session, "P001")
+        )
+        with pytest.raises(BallotError) as over:
+            await actions.grant_proxy(
+                session, ballot, "P002", holder, by_principal=await person(session, "P002")
+            )
+        assert over.value.code == "proxy_limit"
+        with pytest.raises(BallotError) as twice:
+            await actions.grant_proxy(
+                session,
+                ballot,
+                "P001",
+                await person(session, "P003"),
+                by_principal=await person(session, "P001"),
+            )
+        assert twice.value.code == "proxy_exists"
+        await actions.cast_as_proxy(session, ballot, holder, "P001", {"q1": "yes"})
+        with pytest.raises(BallotError) as stranger:
+            await actions.cast_as_proxy(
+                session, ballot, await person(session, "P003"), "P001", {"q1": "no"}
+            )
+        assert stranger.value.code == "not_your_proxy"
+        await actions.cast_online(session, ballot, await person(session, "P001"), {"q1": "no"})
+        with pytest.raises(BallotError) as late:
+            await actions.cast_as_proxy(session, ballot, holder, "P001", {"q1": "yes"})
+        assert late.value.code == "voted_in_person"
+        row = await session.get(BallotParticipation, (ballot.id, "P001"))
+        assert (row.channel, row.via_proxy) == ("online", False)
+
+    world.db.run(run)
+
+
+def test_paper_double_entry_counts_on_the_second_matching_reading(world: World) -> None:
+    async def run(session: Any) -> None:
+        ballot = await opened(session, world, paper_double_entry=True)
+        grid, grids = await grid_member(session)
+        first = await actions.enter_paper(
+            session, ballot, grid, grids, "P007", "A-0001", {"q1": "yes"}
+        )
+        assert first.counted is None
+        with pytest.raises(BallotError) as same:
+            await actions.enter_paper(session, ballot, grid, grids, "P007", "A-0001", {"q1": "yes"})
+        assert same.value.code == "second_entry_same_person"
+        chair = await account(session, "chair")  # a second reader of the same grid
+        with pytest.raises(BallotError) as differs:
+            await actions.enter_paper(session, ballot, chair, grids, "P007", "A-0001", {"q1": "no"})
+        assert differs.value.code == "paper_mismatch"
+        second = await actions.enter_paper(
+            session, ballot, chair, grids, "P007", "A-0001", {"q1": "yes"}
+        )
+        assert second.counted is not None
+        entry = await session.get(LogEntry, second.counted.entry_id)
+        assert entry.payload["serial"] == "A-0001"
+        assert entry.payload["entered_by"] == [grid.id, chair.id]
+        with pytest.raises(BallotError) as reused:
+            await actions.enter_paper(session, ballot, grid, grids, "P007", "A-0001", {"q1": "yes"})
+        assert reused.value.code == "serial_used"
+        with pytest.raises(BallotError) as outside:
+            await actions.enter_paper(session, ballot, grid, grids, "P001", "A-0002", {"q1": "yes"})
+        assert outside.value.code == "not_your_grid"
+
+    world.db.run(run)
+
+
+def test_window_and_frozen_definition(world: World) -> None:
+    async def run(session: Any) -> None:
+        now = utcnow()
+        ballot = await opened(
+            session,
+            world,
+            opens_at=(now + timedelta(hours=1)).isoformat(),
+            closes_at=(now + timedelta(days=1)).isoformat(),
+        )
+        voter = await person(session, "P006")
+        with pytest.raises(BallotError) as early:
+            await actions.cast_online(session, ballot, voter, {"q1": "yes"})
+        assert early.value.code == "not_yet_open"
+        with pytest.raises(BallotError) as frozen:
+            await actions.update_draft(session, ballot, definition(), ballot.revision)
+        assert frozen.value.code == "frozen"
+        chair = await account(session, "chair")
+        with pytest.raises(BallotError) as not_allowed:
+            await actions.close_ballot(session, ballot, chair)
+        assert not_allowed.value.code == "early_close_not_allowed"
+        assert ballot.status == BallotStatus.open
+
+    world.db.run(run)
+
+
+def test_early_close_by_the_chair_where_allowed_then_final_after_objections(world: World) -> None:
+    async def run(session: Any) -> None:
+        ballot = await opened(session, world, early_close=True, objection_days=0)
+        await actions.cast_online(session, ballot, await person(session, "P006"), {"q1": "yes"})
+        await actions.close_ballot(session, ballot, await account(session, "chair"))
+        with pytest.raises(BallotError) as after:
+            await actions.cast_online(session, ballot, await person(session, "P001"), {"q1": "no"})
+        assert after.value.code == "closed"
+        assert await actions.run_due(session) == 1  # tallied; final on the next round
+        assert await actions.run_due(session) == 1
+        await session.refresh(ballot)
+        assert ballot.status == BallotStatus.final
+        decision = ballot.tally["questions"][0]["decision"]
+        assert decision["passed"] is True
+        csv_text = await actions.counted_csv(session, ballot)
+        assert csv_text.splitlines()[1] == "P006,,0,online,q1,yes"
+
+    world.db.run(run)
+
+
+def test_draft_edits_need_the_current_revision(world: World) -> None:
+    async def run(session: Any) -> None:
+        from app.models import Community
+
+        community = await session.get(Community, world.ids["z"])
+        chair = await account(session, "chair")
+        ballot = await actions.create_ballot(session, community, chair, definition())
+        await actions.update_draft(session, ballot, definition(title="新标题"), 1)
+        assert (ballot.title, ballot.revision) == ("新标题", 2)
+        with pytest.raises(BallotError) as stale:
+            await actions.update_draft(session, ballot, definition(title="旧表单"), 1)
+        assert stale.value.code == "stale_revision"
+        with pytest.raises(DefinitionProblems):
+            await actions.update_draft(session, ballot, {"title": 1}, 2)
+
+    world.db.run(run)
