@@ -487,12 +487,12 @@ def _refusal(
 
 
 async def _refusal_now(session: AsyncSession, ballot: Ballot) -> str | None:
-    """The ballot's state read afresh, after this transaction took its lock."""
-    status, opens_at, closes_at = (
-        await session.execute(
-            select(Ballot.status, Ballot.opens_at, Ballot.closes_at).where(Ballot.id == ballot.id)
-        )
-    ).one()
+    """The ballot's state read afresh under a key-share lock (PostgreSQL; on SQLite this
+    transaction already holds the write lock), so a close waits for this transaction."""
+    query = select(Ballot.status, Ballot.opens_at, Ballot.closes_at).where(Ballot.id == ballot.id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(read=True, key_share=True)
+    status, opens_at, closes_at = (await session.execute(query)).one()
     return _refusal(status, opens_at, closes_at, utcnow())
 
 
@@ -542,22 +542,14 @@ async def _record_cast(
     channel: str,
     extra: dict[str, Any],
 ) -> CastResult:
-    """Append the cast and claim the elector's participation, under the revoting policy, then
-    re-read the ballot's status under the lock the claim took. Commits."""
+    """Claim the elector's participation under the revoting policy, re-read the ballot's state
+    under its lock, then append the cast. Commits.
+
+    The claim comes first so that parallel casts for one elector queue on its row: their
+    entries then reach the log in the order they commit, and the last in the log is the one
+    the participation row names."""
     via_proxy = channel == "proxy"
     secret = definition.secrecy == "secret"
-    payload: dict[str, Any] = {"ballot": ballot.number, "channel": channel, "answers": answers}
-    if not secret:
-        payload |= {"elector": code, **extra}
-    entry_id = await log.append(session, ballot.community_id, "ballot.cast", payload)
-    values = {
-        "ballot_id": ballot.id,
-        "elector": code,
-        "community_id": ballot.community_id,
-        "channel": channel,
-        "via_proxy": via_proxy,
-        "entry_id": None if secret else entry_id,
-    }
     existing = BallotParticipation.__table__.c
     # a voter's own ballot replaces a proxy's (roll-call); revoting "last" replaces one's own
     replaceable = []
@@ -565,21 +557,22 @@ async def _record_cast(
         replaceable.append(existing.via_proxy.is_(True))
     if definition.revoting == "last":
         replaceable.append(existing.via_proxy.is_(via_proxy))
-    replace = or_(*replaceable) if replaceable else None
     dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(BallotParticipation).values(**values)
-    if replace is None:
-        statement = statement.on_conflict_do_nothing()
-    else:
+    statement = dialect.insert(BallotParticipation).values(
+        ballot_id=ballot.id,
+        elector=code,
+        community_id=ballot.community_id,
+        channel=channel,
+        via_proxy=via_proxy,
+    )
+    if replaceable:
         statement = statement.on_conflict_do_update(
             index_elements=["ballot_id", "elector"],
-            set_={
-                "channel": statement.excluded.channel,
-                "via_proxy": statement.excluded.via_proxy,
-                "entry_id": statement.excluded.entry_id,
-            },
-            where=replace,
+            set_={"channel": statement.excluded.channel, "via_proxy": statement.excluded.via_proxy},
+            where=or_(*replaceable),
         )
+    else:
+        statement = statement.on_conflict_do_nothing()
     claimed = (await session.execute(statement.returning(existing.ballot_id))).first()
     refused = await _refusal_now(session, ballot)
     if refused is None and claimed is None:
@@ -593,6 +586,16 @@ async def _record_cast(
     if refused:
         await _abort(session)
         raise BallotError(refused, elector=code)
+    payload: dict[str, Any] = {"ballot": ballot.number, "channel": channel, "answers": answers}
+    if not secret:
+        payload |= {"elector": code, **extra}
+    entry_id = await log.append(session, ballot.community_id, "ballot.cast", payload)
+    if not secret:
+        await session.execute(
+            update(BallotParticipation)
+            .where(BallotParticipation.ballot_id == ballot.id, BallotParticipation.elector == code)
+            .values(entry_id=entry_id)
+        )
     await session.commit()
     return CastResult(entry_id, code, channel)
 
@@ -680,27 +683,21 @@ async def grant_proxy(
         raise BallotError("unknown_person")
     if principal in await electors_of(session, ballot, holder.id or 0):
         raise BallotError("proxy_to_self", elector=principal)
-    definition = parse_definition(ballot.definition)
+    definition = frozen_definition(ballot)
     if await session.get(BallotParticipation, (ballot.id, principal)) is not None:
         raise BallotError("already_voted", elector=principal)
-    held = await session.execute(
-        select(func.count())
-        .select_from(BallotProxy)
-        .where(BallotProxy.ballot_id == ballot.id, BallotProxy.holder_id == holder.id)
-    )
-    slot = held.scalar_one() + 1
-    if slot > definition.proxy_limit:
-        raise BallotError("proxy_limit", limit=definition.proxy_limit)
-    payload: dict[str, Any] = {
-        "ballot": ballot.number,
-        "principal": principal,
-        "holder": holder.ref,
-    }
-    if serial is not None:
-        payload |= {"serial": serial, "entered_by": entered_by}
-    entry_id = await log.append(session, ballot.community_id, "ballot.proxy", payload)
-    session.add(
-        BallotProxy(
+    # The slot is the holder's n-th proxy: a unique key, so parallel grants to one holder
+    # cannot pass the limit. A slot taken meanwhile means: try the next one.
+    for _attempt in range(definition.proxy_limit + 1):
+        held = await session.execute(
+            select(func.count())
+            .select_from(BallotProxy)
+            .where(BallotProxy.ballot_id == ballot.id, BallotProxy.holder_id == holder.id)
+        )
+        slot = held.scalar_one() + 1
+        if slot > definition.proxy_limit:
+            break
+        proxy = BallotProxy(
             community_id=ballot.community_id,
             ballot_id=ballot.id,
             principal=principal,
@@ -708,31 +705,47 @@ async def grant_proxy(
             slot=slot,
             serial=serial,
             entered_by=entered_by,
-            entry_id=entry_id,
         )
-    )
-    try:
-        await session.flush()
-    except IntegrityError:
-        await _abort(session)
-        clash = await session.execute(
-            select(BallotProxy.principal, BallotProxy.serial).where(
-                BallotProxy.ballot_id == ballot.id,
-                or_(BallotProxy.principal == principal, BallotProxy.serial == serial),
-            )
+        session.add(proxy)
+        try:
+            await session.flush()  # the first write of this transaction: nothing else is lost
+        except IntegrityError:
+            await _abort(session)
+            await _proxy_clash(session, ballot, principal, serial)
+            continue
+        refused = await _refusal_now(session, ballot)
+        if refused:
+            await _abort(session)
+            raise BallotError(refused)
+        payload: dict[str, Any] = {
+            "ballot": ballot.number,
+            "principal": principal,
+            "holder": holder.ref,
+        }
+        if serial is not None:
+            payload |= {"serial": serial, "entered_by": entered_by}
+        entry_id = await log.append(session, ballot.community_id, "ballot.proxy", payload)
+        proxy.entry_id = entry_id
+        await session.commit()
+        return entry_id
+    raise BallotError("proxy_limit", limit=definition.proxy_limit)
+
+
+async def _proxy_clash(
+    session: AsyncSession, ballot: Ballot, principal: str, serial: str | None
+) -> None:
+    """Say why a proxy could not be stored, unless it was only the holder's slot."""
+    same_principal = BallotProxy.principal == principal
+    clash = or_(same_principal, BallotProxy.serial == serial) if serial else same_principal
+    known = (
+        await session.execute(
+            select(BallotProxy.principal).where(BallotProxy.ballot_id == ballot.id, clash)
         )
-        known = clash.first()
-        if known is not None and known[0] == principal:
-            raise BallotError("proxy_exists", elector=principal) from None
-        if known is not None:
-            raise BallotError("serial_used", serial=serial) from None
-        raise BallotError("proxy_limit", limit=definition.proxy_limit) from None
-    refused = await _refusal_now(session, ballot)
-    if refused:
-        await _abort(session)
-        raise BallotError(refused)
-    await session.commit()
-    return entry_id
+    ).first()
+    if known is not None and known[0] == principal:
+        raise BallotError("proxy_exists", elector=principal)
+    if known is not None:
+        raise BallotError("serial_used", serial=serial)
 
 
 def _serial(serial: str | None) -> str:

@@ -394,7 +394,7 @@ class BallotProxy(SQLModel, table=True):
     slot: int
     serial: str | None = Field(default=None, max_length=40)  # the written form, if any
     entered_by: int | None = Field(default=None, foreign_key="account.id")
-    entry_id: int = Field(foreign_key="log_entry.id")
+    entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
 
 
 class BallotPaper(SQLModel, table=True):

@@ -128,7 +128,7 @@ def upgrade() -> None:
     sa.Column('slot', sa.Integer(), nullable=False),
     sa.Column('serial', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('entered_by', sa.Integer(), nullable=True),
-    sa.Column('entry_id', sa.Integer(), nullable=False),
+    sa.Column('entry_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['ballot_id'], ['ballot.id'], name=op.f('fk_ballot_proxy_ballot_id_ballot')),
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_ballot_proxy_community_id_community')),
     sa.ForeignKeyConstraint(['entered_by'], ['account.id'], name=op.f('fk_ballot_proxy_entered_by_account')),

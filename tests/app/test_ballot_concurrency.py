@@ -43,17 +43,6 @@ HEADER = "楼栋,单元,户号,面积,居民编号,姓名,手机号,关系,出�
 
 
 # Known faults in app/ballots.py, reported to its owner; these tests turn green when fixed.
-REVOTE_ORDER_BUG = (
-    "PostgreSQL: _record_cast appends the log entry before claiming the participation row, so "
-    "parallel revotes by one elector commit out of id order; the tally (id order), the "
-    "participation row (last commit) and the log (seq order) can name three different casts"
-)
-PROXY_CLASH_BUG = (
-    "grant_proxy: a slot taken by a parallel grant is reported as serial_used (the clash query "
-    "matches serial IS NULL) instead of retrying the next slot or answering proxy_limit"
-)
-
-
 def extra_ref(n: int) -> str:
     return f"X{n:04d}"
 
@@ -246,15 +235,10 @@ def test_parallel_casts_by_one_voter_revoting_last_count_the_last_in_the_log(
     assert tally["counted"] == 1
     counts = tally["questions"][0]["counts"]
     assert_log_verifies(world, settings, tmp_path / "bundle")
-    try:
-        # the count (and the participation row) must take the last cast in log order: what the
-        # verifier replays from the exported log
-        assert counts[last] == "1", (last, counts)
-        assert rows[0].entry_id == casts[-1]["id"]
-    except AssertionError:
-        if world.db.backend != "postgres":
-            raise
-        pytest.xfail(REVOTE_ORDER_BUG)
+    # the count (and the participation row) take the last cast in log order: what the verifier
+    # replays from the exported log
+    assert counts[last] == "1", (last, counts)
+    assert rows[0].entry_id == casts[-1]["id"]
 
 
 # --- many voters at once -----------------------------------------------------------------------
@@ -314,8 +298,6 @@ def test_parallel_proxies_to_one_holder_stop_at_the_limit(
     assert world.db.run(held) == len(granted)
     assert_log_verifies(world, settings, tmp_path / "bundle")
     refusals = {r for r in results if not isinstance(r, int)}
-    if "serial_used" in refusals:
-        pytest.xfail(PROXY_CLASH_BUG)
     assert refusals <= {"proxy_limit"}, results
 
 
