@@ -241,6 +241,7 @@ def entry_type_label(type_: str) -> str:
         "ballot.paper": _("paper ballot entered"),
         "ballot.closed": _("ballot closed"),
         "tally.published": _("tally published"),
+        "tally.final": _("result final"),
         "item.transitioned": _("agenda item moved on"),
         "comment.moderated": _("comment moderated"),
         "meeting.minutes": _("meeting minutes"),
@@ -277,6 +278,65 @@ def entry_summary(entry: LogEntry) -> str:
             action=label("action", str(action)),
             fields=fields,
         )
+    if entry.type.startswith(("ballot.", "tally.")):
+        return ballot_entry_summary(entry.type, payload)
     if entry.type == "key.rotated":
         return _("The log's signing key was replaced; the old key signed the handover.")
     return entry_type_label(entry.type)
+
+
+def ballot_entry_summary(type_: str, payload: dict[str, Any]) -> str:
+    """A ballot or tally entry in words; never who voted what beyond what the entry says."""
+    number = payload.get("ballot")
+    if type_ == "ballot.opened":
+        definition = payload.get("definition") or {}
+        return _(
+            "Ballot #%(n)s “%(title)s” opened with a frozen roll of %(size)s electors "
+            "(fingerprint %(digest)s).",
+            n=number,
+            title=definition.get("title", ""),
+            size=payload.get("roll_size"),
+            digest=str(payload.get("roll_digest", ""))[:16],
+        )
+    if type_ == "ballot.cast":
+        channels = {"online": _("online"), "paper": _("on paper"), "proxy": _("by proxy")}
+        channel = channels.get(str(payload.get("channel")), str(payload.get("channel")))
+        if payload.get("elector"):
+            return _(
+                "Ballot #%(n)s: a vote for %(elector)s (%(channel)s).",
+                n=number,
+                elector=payload["elector"],
+                channel=channel,
+            )
+        return _("Ballot #%(n)s: a secret vote (%(channel)s).", n=number, channel=channel)
+    if type_ == "ballot.proxy":
+        return _(
+            "Ballot #%(n)s: %(principal)s authorised %(holder)s as proxy.",
+            n=number,
+            principal=payload.get("principal"),
+            holder=payload.get("holder"),
+        )
+    if type_ == "ballot.closed":
+        took_part = len(payload.get("participation") or [])
+        if payload.get("by") == "chair":
+            return _(
+                "Ballot #%(n)s closed early by the chair; %(count)s electors took part.",
+                n=number,
+                count=took_part,
+            )
+        return _(
+            "Ballot #%(n)s closed at its closing time; %(count)s electors took part.",
+            n=number,
+            count=took_part,
+        )
+    if type_ == "tally.published":
+        return _(
+            "Preliminary result of ballot #%(n)s: %(counted)s ballots counted; objections until "
+            "%(until)s (UTC).",
+            n=number,
+            counted=(payload.get("result") or {}).get("counted"),
+            until=str(payload.get("objection_until", "")).replace("T", " ").rstrip("Z"),
+        )
+    if type_ == "tally.final":
+        return _("The result of ballot #%(n)s is final.", n=number)
+    return entry_type_label(type_)

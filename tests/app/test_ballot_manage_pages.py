@@ -158,6 +158,12 @@ def test_chair_defines_opens_closes_and_everyone_reads_the_results(
     assert csv.text.splitlines()[0] == "elector,units,area,channel,question,answer"
     assert len(csv.text.splitlines()) == 5
 
+    log_page = client.get("/c/z/log").text
+    assert "Ballot #1 “加装电梯” opened with a frozen roll of 7 electors" in log_page
+    assert "Ballot #1: a vote for P006 (online)." in log_page
+    assert "closed early by the chair; 4 electors took part" in log_page
+    assert "Preliminary result of ballot #1: 4 ballots counted" in log_page
+
     participation = client.get("/c/z/ballots/1/participation")
     assert participation.status_code == 200
     assert "P006" in participation.text and "4 electors took part." in participation.text
