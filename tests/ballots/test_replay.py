@@ -145,7 +145,9 @@ def roll_call_log() -> Log:
     return log
 
 
-def cast(number: int, channel: str, answers: dict[str, Any], elector: str, **extra: Any) -> dict:
+def cast(
+    number: int, channel: str, answers: dict[str, Any], elector: str, **extra: Any
+) -> dict[str, Any]:
     return {"ballot": number, "channel": channel, "answers": answers, "elector": elector} | extra
 
 
@@ -188,7 +190,7 @@ def secret_log() -> Log:
 
 def replay(log: Log, lang: str = "en") -> list[Any]:
     observer = BallotReplay(lang)
-    found = []
+    found: list[Any] = []
     for index, (kind, t, payload) in enumerate(log):
         found += observer.observe(index, Entry(index, kind, SLUG, t, payload))
     found += observer.finish()
