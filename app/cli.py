@@ -380,6 +380,99 @@ def witness_quorum(slug: str, quorum: int) -> None:
     click.echo(_("Quorum set to %(n)s.", n=quorum))
 
 
+@main.command("tally")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--method",
+    required=True,
+    type=click.Choice(
+        [
+            "yes_no_abstain",
+            "single_choice",
+            "approval",
+            "instant_runoff",
+            "stv",
+            "schulze",
+            "equal_shares",
+        ]
+    ),
+)
+@click.option("--question", help="The question to count (default: the only one in the file)")
+@click.option("--seats", type=int, default=1, show_default=True, help="Seats (approval, stv)")
+@click.option("--options", help="Option ids a,b,c (default: every option the file mentions)")
+@click.option("--budget", help="The budget (equal_shares)")
+@click.option("--costs", help="Project costs id=cost,... (equal_shares)")
+@click.option(
+    "--seed", default="", help="Tie-break seed: definition.seed in the ballot.opened log entry"
+)
+@click.option(
+    "--rule",
+    type=click.Choice(
+        [
+            "consultation",
+            "civil_code_278:ordinary",
+            "civil_code_278:major",
+            "civil_code_278:ordinary:pre2021",
+            "civil_code_278:major:pre2021",
+            "residents_meeting",
+        ]
+    ),
+    help="Decision rule to apply",
+)
+@click.option("--roll-heads", type=int, help="Electors on the roll (with a rule)")
+@click.option("--roll-area", help="Exclusive floor area on the roll, m² (with an area rule)")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON")
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), envvar="YISHI_LANG", default="zh_CN")
+def tally_command(
+    file: Path,
+    method: str,
+    question: str | None,
+    seats: int,
+    options: str | None,
+    budget: str | None,
+    costs: str | None,
+    seed: str,
+    rule: str | None,
+    roll_heads: int | None,
+    roll_area: str | None,
+    as_json: bool,
+    lang: str,
+) -> None:
+    """Recount an exported ballots CSV (the ballot page's download) offline."""
+    import json
+
+    from ballots.recount import RecountError, Spec, recount, render
+    from ballots.replay import translator
+
+    tr = translator(lang)
+    try:
+        spec = Spec.from_text(
+            method,
+            question=question,
+            seats=seats,
+            options=options,
+            budget=budget,
+            costs=costs,
+            seed=seed,
+            rule=rule,
+            roll_heads=roll_heads,
+            roll_area=roll_area,
+        )
+        data = file.read_bytes()
+        result = recount(data, spec)
+    except RecountError as error:
+        for problem in error.problems:
+            click.echo(f"{file.name}: {problem.text(tr)}", err=True)
+        sys.exit(2)
+    except OSError as error:
+        click.echo(f"{file}: {error.strerror or error}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.entry, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(result, tr))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
