@@ -244,3 +244,73 @@ def test_a_title_with_markup_stays_inert_in_pages_and_charts(
     assert (
         "<title>1. &lt;script&gt;" in results or "&lt;script&gt;alert(1)&lt;/script&gt;" in results
     )
+
+
+def test_results_of_every_method_render(world: World, client: Client, settings: Settings) -> None:
+    def options(*labels: str, costs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        return [
+            {"id": f"o{i + 1}", "label": label} | ({"cost": costs[i]} if costs else {})
+            for i, label in enumerate(labels)
+        ]
+
+    def question(qid: str, method: str, opts: list[dict[str, Any]], **extra: Any) -> Any:
+        base = {"id": qid, "text": f"问题 {qid}", "method": method, "options": opts}
+        return base | {"seats": 1, "max_picks": None, "budget": None} | extra
+
+    async def run(session: Any) -> None:
+        from app.models import Account, Community
+
+        data = actions.blank_definition()
+        data.update(
+            title="多种方法",
+            electorate="owners",
+            opens_at=(utcnow() - timedelta(minutes=5)).isoformat(),
+            closes_at=(utcnow() + timedelta(days=1)).isoformat(),
+            questions=[
+                question("q1", "approval", options("甲", "乙", "丙"), seats=2),
+                question("q2", "stv", options("甲", "乙", "丙"), seats=2),
+                question("q3", "instant_runoff", options("甲", "乙", "丙")),
+                question("q4", "schulze", options("甲", "乙", "丙")),
+                question(
+                    "q5",
+                    "equal_shares",
+                    options("路灯", "长椅", "快递柜", costs=("3000", "2000", "6000")),
+                    budget="8000",
+                ),
+            ],
+        )
+        community = await session.get(Community, world.ids["z"])
+        chair = (
+            await session.execute(select(Account).where(Account.username == "chair"))
+        ).scalar_one()
+        ballot = await actions.create_ballot(session, community, chair, data)
+        await actions.open_ballot(session, ballot, chair)
+        ranking = [["o1", "o2", "o3"], ["o2", "o1", "o3"], ["o3", "o2", "o1"], ["o2", "o3", "o1"]]
+        for i, ref in enumerate(("P001", "P003", "P005", "P007")):
+            voter = (await session.execute(select(Person).where(Person.ref == ref))).scalar_one()
+            answers = {
+                "q1": ranking[i][:2],
+                "q2": ranking[i],
+                "q3": ranking[i],
+                "q4": ranking[i],
+                "q5": ranking[i][:2],
+            }
+            await actions.cast_online(session, ballot, voter, answers)
+        await session.execute(
+            update(Ballot).where(Ballot.id == ballot.id).values(closes_at=utcnow())
+        )
+        await session.commit()
+        await actions.run_due(session)
+
+    world.db.run(run)
+    settle(world, settings)
+    client.cookies.set("yishi_lang", "en")
+    page = client.get("/c/z/ballots/1/results")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "Floor area (m²)" in text  # approval in an owners' roll-call ballot
+    assert "Stages of the count" in text and "Quota:" in text
+    assert "Ranking (Schulze)" in text
+    assert "Equal shares" in text and "Most votes first" in text
+    assert "--method stv --seats 2" in text
+    assert client.api("GET", "/api/v1/c/z/ballots/1/results").status_code == 200
