@@ -134,13 +134,13 @@ def count(world: World, model: Any) -> int:
     return world.db.run(run)
 
 
-def make_grid_member(world: World, username: str) -> None:
-    """A second grid member for grid 2 (double entry needs two readers)."""
+def make_grid_member(world: World, username: str, grid: int = 2) -> None:
+    """Grant grid membership (double entry needs a second reader for grid 2)."""
 
     async def run(session: Any) -> None:
         grid_id = (
             await session.execute(
-                select(Grid.id).where(Grid.community_id == world.ids["z"], Grid.number == 2)
+                select(Grid.id).where(Grid.community_id == world.ids["z"], Grid.number == grid)
             )
         ).scalar_one()
         session.add(
