@@ -907,7 +907,8 @@ async def cast_entries(session: AsyncSession, ballot: Ballot) -> list[dict[str, 
     )
     if upper is not None:
         query = query.where(LogEntry.id < upper)
-    query = query.order_by(LogEntry.id)
+    # log order; a cast still pending (none is, once the close is sealed) follows by id
+    query = query.order_by(LogEntry.seq.is_(None), LogEntry.seq, LogEntry.id)
     return [p for p in (await session.execute(query)).scalars() if p.get("ballot") == ballot.number]
 
 

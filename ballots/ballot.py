@@ -259,7 +259,7 @@ def _time(value: object, key: str, found: list[Problem]) -> datetime | None:
     if moment.tzinfo is None:
         found.append(Problem("invalid_time", key, {"value": value}))
         return None
-    return moment.astimezone(UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)  # as to_dict writes it
 
 
 def _decimal(value: object, where: str, found: list[Problem]) -> Decimal | None:
