@@ -564,3 +564,44 @@ def test_paper_double_entry(world: World, client: Client) -> None:
     agrees = second.form(url, {"elector": "P007", "serial": "B-1", "q.q1": "yes"})
     assert agrees.headers["location"] == f"{url}?entered=counted&serial=B-1"
     assert [c["answers"] for c in casts(world)] == [{"q1": "yes"}]
+
+
+def test_an_owner_with_two_electors_chooses_which_one(world: World, client: Client) -> None:
+    """P001 owns 1-1-101 alone and 3-2-302 with P005: two owner groups, two votes."""
+    from app.models import Building, Unit, UnitLink
+    from ballots.rules import civil_code_278
+
+    async def co_own(session: Any) -> None:
+        unit = (
+            await session.execute(
+                select(Unit)
+                .join(Building, Building.id == Unit.building_id)
+                .where(Building.community_id == world.ids["z"], Unit.number == "302")
+            )
+        ).scalar_one()
+        for ref in ("P001", "P005"):
+            session.add(
+                UnitLink(
+                    community_id=world.ids["z"],
+                    unit_id=unit.id,
+                    person_id=world.ids[ref],
+                    relation="co_owner",
+                )
+            )
+        await session.commit()
+
+    world.db.run(co_own)
+    number = open_ballot(world, electorate="owners", rule=civil_code_278("ordinary").to_dict())
+    english(client, "owner")
+    form = client.get(f"/c/z/ballots/{number}/vote")
+    assert "Which of your votes is this?" in form.text
+    assert 'name="elector" value="1-1-101" checked' in form.text
+    assert 'name="elector" value="3-2-302"' in form.text
+    checked = vote(client, number, {"elector": "3-2-302", "q.q1": "no"})
+    assert "This vote is for 3-2-302." in text(checked)
+    assert confirm(client, number, checked).status_code == 303
+    assert participation(world) == {"3-2-302": ("online", False)}
+    mine = text(client.get("/c/z/ballots/mine"))
+    assert "Your vote for 1-1-101" in mine and "Your vote for 3-2-302" in mine
+    forged = vote(client, number, {"elector": "2-1-201", "q.q1": "no"})
+    assert forged.status_code == 403 and "You may not vote for 2-1-201" in text(forged)
