@@ -9,7 +9,19 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.demo import load_demo
-from app.models import Account, Building, Grid, Person, RegisterChange, RoleGrant, Unit, UnitLink
+from app.models import (
+    Account,
+    Ballot,
+    BallotParticipation,
+    Building,
+    Grid,
+    LogEntry,
+    Person,
+    RegisterChange,
+    RoleGrant,
+    Unit,
+    UnitLink,
+)
 from tests.app.conftest import make_settings
 from tests.conftest import Database
 
@@ -66,6 +78,18 @@ async def _figures(session: Any) -> dict[str, Any]:
         "max_area": Decimal(areas[1]),
         "phones_unique": len(phones) == len(set(phones)),
         "phones": len(phones),
+        "ballots": [
+            (number, status, channels)
+            for number, status, channels in (
+                await session.execute(
+                    select(Ballot.number, Ballot.status, func.count(BallotParticipation.elector))
+                    .outerjoin(BallotParticipation, BallotParticipation.ballot_id == Ballot.id)
+                    .group_by(Ballot.number, Ballot.status)
+                    .order_by(Ballot.number)
+                )
+            ).all()
+        ],
+        "entries": await count(LogEntry),
     }
 
 
@@ -94,7 +118,11 @@ def test_demo_builds_the_reference_community_once(database: Database, tmp_path: 
     assert figures["organisations"] == 1
     assert Decimal(40) <= figures["min_area"] and figures["max_area"] <= Decimal(140)
     assert figures["phones_unique"] and figures["phones"] > 5000
-    assert (figures["accounts"], figures["grants"]) == (6, 4)
+    # six role accounts, and a grid member for each of the six grids the "grid" account lacks
+    assert (figures["accounts"], figures["grants"]) == (12, 10)
+    statuses = [status for _n, status, _c in figures["ballots"]]
+    assert statuses == ["open", "final", "final", "tallied"]
+    assert all(voted > 1000 for _n, _s, voted in figures["ballots"])
 
     again = database.run(lambda session: load_demo(session, settings))
     assert not again.created and again.activation is None
