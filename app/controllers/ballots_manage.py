@@ -4,6 +4,7 @@ turnout and charts; participation list and exports."""
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -734,9 +735,40 @@ def tie_words(tie: dict[str, Any], labels: dict[str, str]) -> str:
     )
 
 
+def recount_command(
+    q: dict[str, Any], n: int, seed: str, turnout: dict[str, Any], rule: dict[str, Any]
+) -> str:
+    """The ``yishi tally`` line that recounts this question from the counted-ballots CSV."""
+    method = q["method"]
+    words = ["yishi", "tally", f"ballot-{n}.csv", "--method", method, "--question", q["id"]]
+    if method in ("approval", "stv"):
+        words += ["--seats", str(q.get("seats", 1))]
+    words += ["--options", ",".join(o["id"] for o in q["options"]), "--seed", seed]
+    if method == "equal_shares":
+        costs = ",".join(f"{o['id']}={o.get('cost', '')}" for o in q["options"])
+        words += ["--budget", str(q.get("budget")), "--costs", costs]
+    if method == "yes_no_abstain":
+        params = rule.get("params") or {}
+        name = str(rule.get("name"))
+        if name == "civil_code_278":
+            name += f":{params.get('matter')}"
+            if params.get("version") == "pre2021":
+                name += ":pre2021"
+        words += ["--rule", name, "--roll-heads", str(turnout.get("roll_heads", 0))]
+        if any(t.get("measure") == "area" for t in rule.get("thresholds", [])):
+            words += ["--roll-area", str(turnout.get("roll_area", 0))]
+    return shlex.join(words)
+
+
 def question_view(
-    q: dict[str, Any], result: dict[str, Any], rule: dict[str, Any], n: int
+    q: dict[str, Any],
+    result: dict[str, Any],
+    rule: dict[str, Any],
+    n: int,
+    seed: str = "",
+    turnout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    turnout = turnout or {}
     labels = {o["id"]: o["label"] for o in q["options"]}
     method = result["method"]
     winners = set(result.get("winners", []))
@@ -783,8 +815,7 @@ def question_view(
         ),
         "ties": [tie_words(t, labels) for t in result.get("ties", [])],
         "decision": decision_view(result.get("decision"), rule, method == "yes_no_abstain"),
-        "command": f"yishi tally ballot-{n}.csv --method {method}"
-        + (f" --seats {q.get('seats', 1)}" if method in ("approval", "stv") else ""),
+        "command": recount_command(q, n, seed, turnout, rule),
     }
     if method in ("instant_runoff", "stv"):
         actions_words = {
@@ -873,7 +904,8 @@ async def results_view(db: AsyncSession, ballot: Ballot) -> dict[str, Any]:
     heads_pct = percent(turnout.get("heads", 0), turnout.get("roll_heads", 0))
     return {
         "questions": [
-            question_view(questions[r["question"]], r, d["rule"], ballot.number) | {"n": i + 1}
+            question_view(questions[r["question"]], r, d["rule"], ballot.number, d["seed"], turnout)
+            | {"n": i + 1}
             for i, r in enumerate(tally.get("questions", []))
         ],
         "turnout": turnout,

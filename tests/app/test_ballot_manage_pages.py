@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,7 +61,7 @@ def ballot_row(world: World, number: int = 1) -> Ballot:
 
 
 def test_chair_defines_opens_closes_and_everyone_reads_the_results(
-    world: World, client: Client, settings: Settings
+    world: World, client: Client, settings: Settings, tmp_path: Path
 ) -> None:
     client.sign_in("chair")
     assert client.get("/c/z/ballots/new").status_code == 200
@@ -150,13 +151,33 @@ def test_chair_defines_opens_closes_and_everyone_reads_the_results(
     assert "<title>" in text
     assert "Turnout by building" in text and "Turnout by grid" in text
     assert "yishi audit export --community z --out bundle/ &amp;&amp; yishi-verify bundle/" in text
-    assert "yishi tally ballot-1.csv --method yes_no_abstain" in text
+    assert (
+        "yishi tally ballot-1.csv --method yes_no_abstain --question q1 --options yes,no,abstain --seed "
+        in text
+    )
+    assert "--rule consultation --roll-heads 7" in text
 
     csv = client.get("/c/z/ballots/1/ballots.csv")
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0] == "elector,units,area,channel,question,answer"
     assert len(csv.text.splitlines()) == 5
+    # the command the page shows recounts the CSV it offers
+    import html
+    import re
+    import shlex
+
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    shown = html.unescape(re.search(r"(yishi tally ballot-1\.csv[^\n<]*)", text).group(1))
+    (tmp_path / "ballot-1.csv").write_text(csv.text)
+    args = shlex.split(shown)[1:]  # tally ballot-1.csv --method …
+    args[1] = str(tmp_path / "ballot-1.csv")
+    recount = CliRunner().invoke(main, [*args, "--json"])
+    assert recount.exit_code == 0, recount.output
+    assert '"passed": true' in recount.output.replace("\n", "")
 
     log_page = client.get("/c/z/log").text
     assert "Ballot #1 “加装电梯” opened with a frozen roll of 7 electors" in log_page
@@ -312,5 +333,6 @@ def test_results_of_every_method_render(world: World, client: Client, settings: 
     assert "Stages of the count" in text and "Quota:" in text
     assert "Ranking (Schulze)" in text
     assert "Equal shares" in text and "Most votes first" in text
-    assert "--method stv --seats 2" in text
+    assert "--method stv --question q2 --seats 2 --options o1,o2,o3" in text
+    assert "--budget 8000 --costs o1=3000,o2=2000,o3=6000" in text
     assert client.api("GET", "/api/v1/c/z/ballots/1/results").status_code == 200
