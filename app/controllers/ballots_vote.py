@@ -32,6 +32,7 @@ from app import ballots as actions
 from app.auth import Membership, community_guard, membership_for
 from app.ballots import BallotError
 from app.i18n import gettext as _
+from app.i18n import ngettext
 from app.models import (
     Account,
     Ballot,
@@ -184,8 +185,10 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
         "%(elector)s has already voted in person; a proxy's vote cannot replace it.", **d
     ),
     "not_your_proxy": lambda d: _("You do not hold a proxy for %(elector)s in this ballot.", **d),
-    "proxy_limit": lambda d: _(
-        "That person already holds %(limit)s proxies, the most this ballot allows.", **d
+    "proxy_limit": lambda d: ngettext(
+        "That person already holds %(num)s proxy, the most this ballot allows.",
+        "That person already holds %(num)s proxies, the most this ballot allows.",
+        int(d.get("limit") or 0),
     ),
     "proxy_exists": lambda d: _("%(elector)s has already given a proxy in this ballot.", **d),
     "proxy_to_self": lambda d: _(

@@ -128,7 +128,7 @@ def test_proxy_by_api_then_principal_overrides(world: World, client: Client) -> 
     assert over.status_code == 409
     assert over.json() == {
         "error": "proxy_limit",
-        "message": "That person already holds 1 proxies, the most this ballot allows.",
+        "message": "That person already holds 1 proxy, the most this ballot allows.",
         "details": {"limit": 1},
     }
     written = chair.api(

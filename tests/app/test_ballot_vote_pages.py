@@ -490,7 +490,7 @@ def test_proxy_refusals(world: World, client: Client) -> None:
     english(chair, "chair")  # P003
     over = chair.form(url, {"kind": "mine", "holder_phone": "13800000006"})
     assert over.status_code == 409
-    assert "That person already holds 1 proxies, the most this ballot allows." in text(over)
+    assert "That person already holds 1 proxy, the most this ballot allows." in text(over)
     forged = chair.form(
         url, {"kind": "written", "elector": "P007", "holder_phone": "13800000005", "serial": "F-1"}
     )
