@@ -29,7 +29,7 @@ from typing import Any, Literal, cast
 
 from ballots import methods
 from ballots.methods import YES_NO_ABSTAIN, BallotInvalid
-from ballots.rules import Decision, Roll, Rule, Vote, decide
+from ballots.rules import Decision, Roll, Rule, Vote, decide, exact_text
 
 Method = Literal[
     "yes_no_abstain",
@@ -494,11 +494,8 @@ def check_answers(definition: Definition, answers: object) -> dict[str, Any]:
             elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise BallotInvalid("list_expected")
             elif q.method in SETS:
-                max_picks = q.max_picks if q.max_picks is not None else None
-                picks = methods.check_approval(value, q.option_ids, max_picks)
-                if q.method == "approval" and q.max_picks is None and len(picks) > len(q.options):
-                    raise BallotInvalid("too_many_approvals")
-                normal[q.id] = sorted(picks)
+                max_picks = q.max_picks
+                normal[q.id] = sorted(methods.check_approval(value, q.option_ids, max_picks))
             else:
                 normal[q.id] = list(methods.check_ranking(value, q.option_ids))
         except BallotInvalid as invalid:
@@ -708,7 +705,7 @@ def _decision_dict(decision: Decision | None) -> dict[str, Any] | None:
                 "fraction": str(c.threshold.fraction),
                 "strict": c.threshold.strict,
                 "base": str(c.base_value),
-                "required": str(c.required),
+                "required": exact_text(c.required),
                 "actual": str(c.actual),
                 "met": c.met,
             }

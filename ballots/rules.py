@@ -344,7 +344,7 @@ def decide(
                 f"{c.threshold.code}_{'met' if c.met else 'not_met'}",
                 {
                     "actual": str(c.actual),
-                    "required": _exact(c.required),
+                    "required": exact_text(c.required),
                     "fraction": str(c.threshold.fraction),
                     "strict": "true" if c.threshold.strict else "false",
                     "base": str(c.base_value),
@@ -376,7 +376,7 @@ def decide(
     )
 
 
-def _exact(value: Fraction) -> str:
+def exact_text(value: Fraction) -> str:
     """A Decimal string when the fraction terminates (2/3 of 120 = "80"), else "p/q"."""
     denominator = value.denominator
     for prime in (2, 5):

@@ -145,7 +145,7 @@ def test_chair_defines_opens_closes_and_everyone_reads_the_results(
     assert "Preliminary until" in text
     assert "Passed: every threshold of the rule was met." in text
     assert "4 of 7 electors took part" in text
-    assert "Yes votes: 2; required more than 3/2" in text
+    assert "Yes votes: 2; required more than 1.5" in text
     assert "1 abstained" in text
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"' in text
     assert "<title>" in text

@@ -446,7 +446,7 @@ def test_the_report_reads_in_english_and_chinese() -> None:
         "  abstain  1      70.00",
     ]
     assert "Rule civil_code_278: passed" in english
-    assert "  approval_heads: 3 (needs > 5/2, 1/2 of 5): met" in english
+    assert "  approval_heads: 3 (needs > 2.5, 1/2 of 5): met" in english
     chinese = render(result, translator("zh_CN"))
     assert "问题 motion（同意 / 反对 / 弃权）：计入 5 张选票" in chinese
     assert "表决规则 civil_code_278：通过" in chinese
