@@ -99,6 +99,9 @@ async def _prepare(url: str, directory: Path) -> tuple[list[str], int, int]:
             community = await create_community(session, settings, SLUG, "Z社区")
             await apply_buildings(session, community, validate_buildings(_building_rows()), None)
             rows = _household_rows(2026)
+            if PEOPLE:  # a small register for a quick run: the first PEOPLE people
+                wanted = set(sorted({row["person_ref"] for _line, row in rows})[:PEOPLE])
+                rows = [(line, row) for line, row in rows if row["person_ref"] in wanted]
             await apply_households(session, community, validate_households(rows), None)
             hashed = PasswordHasher(**CHEAP).hash(PASSWORD)
             people = list(
