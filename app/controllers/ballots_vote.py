@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import ballots as actions
 from app.auth import Membership, community_guard, membership_for
 from app.ballots import BallotError
+from app.controllers.ballots_manage import local_time
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.models import (
@@ -144,7 +145,8 @@ def status_of(code: str) -> int:
 
 
 def when(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    """Beijing time, as the community reads its clocks."""
+    return local_time(moment)
 
 
 def question_text(definition: Definition | None, question_id: object) -> str:
