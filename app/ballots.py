@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import csv
 import io
-import json
 import logging
 import re
 import secrets
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -141,15 +141,17 @@ def parse_definition(data: dict[str, Any]) -> Definition:
         raise DefinitionProblems(error.problems) from None
 
 
-_frozen: dict[str, Definition] = {}
+_frozen: dict[tuple[int, datetime, str], Definition] = {}
 
 
 def frozen_definition(ballot: Ballot) -> Definition:
     """An opened ballot's definition, parsed once per process: it can no longer change, and
     every cast needs it."""
-    if ballot.status == BallotStatus.draft or ballot.id is None:
+    if ballot.status == BallotStatus.draft or ballot.id is None or ballot.opened_at is None:
         return parse_definition(ballot.definition)
-    key = json.dumps(ballot.definition, sort_keys=True)  # the text itself: no stale hit
+    # the moment of opening (to the microsecond) and the roll tell ballots apart even across
+    # databases, as in the tests
+    key = (ballot.id, ballot.opened_at, str(ballot.roll_digest))
     definition = _frozen.get(key)
     if definition is None:
         if len(_frozen) > 256:
@@ -486,13 +488,18 @@ def _refusal(
     return None
 
 
+_BALLOT = Ballot.__table__
+_STATE = select(_BALLOT.c.status, _BALLOT.c.opens_at, _BALLOT.c.closes_at).where(
+    _BALLOT.c.id == bindparam("ballot")
+)
+_STATE_LOCKED = _STATE.with_for_update(read=True, key_share=True)
+
+
 async def _refusal_now(session: AsyncSession, ballot: Ballot) -> str | None:
     """The ballot's state read afresh under a key-share lock (PostgreSQL; on SQLite this
     transaction already holds the write lock), so a close waits for this transaction."""
-    query = select(Ballot.status, Ballot.opens_at, Ballot.closes_at).where(Ballot.id == ballot.id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(read=True, key_share=True)
-    status, opens_at, closes_at = (await session.execute(query)).one()
+    query = _STATE_LOCKED if session.bind.dialect.name == "postgresql" else _STATE
+    status, opens_at, closes_at = (await session.execute(query, {"ballot": ballot.id})).one()
     return _refusal(status, opens_at, closes_at, utcnow())
 
 
@@ -513,17 +520,18 @@ def _answers(definition: Definition, answers: object) -> dict[str, Any]:
         raise BallotError(invalid.code, **invalid.details) from None
 
 
+_CASTERS = BallotCaster.__table__
+_ELECTORS_OF = (
+    select(_CASTERS.c.code)
+    .where(_CASTERS.c.ballot_id == bindparam("ballot"), _CASTERS.c.person_id == bindparam("person"))
+    .order_by(_CASTERS.c.code)
+)
+
+
 async def electors_of(session: AsyncSession, ballot: Ballot, person_id: int) -> list[str]:
     """The electors this person may cast for themselves (not as a proxy)."""
-    return list(
-        (
-            await session.execute(
-                select(BallotCaster.code)
-                .where(BallotCaster.ballot_id == ballot.id, BallotCaster.person_id == person_id)
-                .order_by(BallotCaster.code)
-            )
-        ).scalars()
-    )
+    found = await session.execute(_ELECTORS_OF, {"ballot": ballot.id, "person": person_id})
+    return list(found.scalars())
 
 
 async def elector(session: AsyncSession, ballot: Ballot, code: str) -> BallotElector:
@@ -531,6 +539,70 @@ async def elector(session: AsyncSession, ballot: Ballot, code: str) -> BallotEle
     if row is None:
         raise BallotError("not_on_roll", elector=code)
     return row
+
+
+_PARTICIPATION = BallotParticipation.__table__
+_LINK = (
+    update(_PARTICIPATION)
+    .where(
+        _PARTICIPATION.c.ballot_id == bindparam("ballot"),
+        _PARTICIPATION.c.elector == bindparam("code"),
+    )
+    .values(entry_id=bindparam("entry"))
+)
+_claims: dict[tuple[str, bool, bool, bool], Any] = {}
+_sqlite_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _one_writer(session: AsyncSession) -> contextlib.AbstractAsyncContextManager[Any]:
+    """On SQLite, casts of this process take the database's write lock one at a time: queued
+    here they wait their turn, where SQLite's busy handler would make them sleep and retry
+    (the tail latency of 64 voters at once went from seconds to milliseconds). PostgreSQL
+    needs no queue: its row locks are waited on, not polled."""
+    if session.bind.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()
+    lock = _sqlite_writers.get(loop)
+    if lock is None:
+        lock = _sqlite_writers[loop] = asyncio.Lock()
+    return lock
+
+
+def _claim_statement(dialect_name: str, via_proxy: bool, replaces_proxy: bool, revote: bool) -> Any:
+    """INSERT the participation row, or take over an existing one where the policy allows:
+    a voter's own ballot replaces a proxy's (``replaces_proxy``); under "last counts" a cast
+    replaces one of its own kind (``revote``). Built once: this runs on every cast."""
+    key = (dialect_name, via_proxy, replaces_proxy, revote)
+    statement = _claims.get(key)
+    if statement is not None:
+        return statement
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    existing = _PARTICIPATION.c
+    statement = dialect.insert(_PARTICIPATION).values(
+        ballot_id=bindparam("ballot"),
+        elector=bindparam("code"),
+        community_id=bindparam("community"),
+        channel=bindparam("channel"),
+        via_proxy=via_proxy,
+    )
+    replaceable = []
+    if replaces_proxy:
+        replaceable.append(existing.via_proxy.is_(True))
+    if revote:
+        replaceable.append(existing.via_proxy.is_(via_proxy))
+    if replaceable:
+        statement = statement.on_conflict_do_update(
+            index_elements=["ballot_id", "elector"],
+            set_={"channel": statement.excluded.channel, "via_proxy": statement.excluded.via_proxy},
+            where=or_(*replaceable),
+        )
+    else:
+        statement = statement.on_conflict_do_nothing()
+    statement = statement.returning(existing.ballot_id)
+    _claims[key] = statement
+    return statement
 
 
 async def _record_cast(
@@ -541,6 +613,7 @@ async def _record_cast(
     answers: dict[str, Any],
     channel: str,
     extra: dict[str, Any],
+    writer_held: bool = False,
 ) -> CastResult:
     """Claim the elector's participation under the revoting policy, re-read the ballot's state
     under its lock, then append the cast. Commits.
@@ -550,53 +623,39 @@ async def _record_cast(
     the participation row names."""
     via_proxy = channel == "proxy"
     secret = definition.secrecy == "secret"
-    existing = BallotParticipation.__table__.c
-    # a voter's own ballot replaces a proxy's (roll-call); revoting "last" replaces one's own
-    replaceable = []
-    if not secret and not via_proxy:
-        replaceable.append(existing.via_proxy.is_(True))
-    if definition.revoting == "last":
-        replaceable.append(existing.via_proxy.is_(via_proxy))
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(BallotParticipation).values(
-        ballot_id=ballot.id,
-        elector=code,
-        community_id=ballot.community_id,
-        channel=channel,
-        via_proxy=via_proxy,
+    statement = _claim_statement(
+        session.bind.dialect.name,
+        via_proxy,
+        replaces_proxy=not secret and not via_proxy,
+        revote=definition.revoting == "last",
     )
-    if replaceable:
-        statement = statement.on_conflict_do_update(
-            index_elements=["ballot_id", "elector"],
-            set_={"channel": statement.excluded.channel, "via_proxy": statement.excluded.via_proxy},
-            where=or_(*replaceable),
-        )
-    else:
-        statement = statement.on_conflict_do_nothing()
-    claimed = (await session.execute(statement.returning(existing.ballot_id))).first()
-    refused = await _refusal_now(session, ballot)
-    if refused is None and claimed is None:
-        prior = await session.get(BallotParticipation, (ballot.id, code))
-        if prior is not None and prior.via_proxy and not via_proxy:
-            refused = "proxy_already_voted"  # secret: the proxy's ballot cannot be found again
-        elif prior is not None and not prior.via_proxy and via_proxy:
-            refused = "voted_in_person"
-        else:
-            refused = "already_voted"
-    if refused:
-        await _abort(session)
-        raise BallotError(refused, elector=code)
-    payload: dict[str, Any] = {"ballot": ballot.number, "channel": channel, "answers": answers}
-    if not secret:
-        payload |= {"elector": code, **extra}
-    entry_id = await log.append(session, ballot.community_id, "ballot.cast", payload)
-    if not secret:
-        await session.execute(
-            update(BallotParticipation)
-            .where(BallotParticipation.ballot_id == ballot.id, BallotParticipation.elector == code)
-            .values(entry_id=entry_id)
-        )
-    await session.commit()
+    params = {
+        "ballot": ballot.id,
+        "code": code,
+        "community": ballot.community_id,
+        "channel": channel,
+    }
+    async with contextlib.nullcontext() if writer_held else _one_writer(session):
+        claimed = (await session.execute(statement, params)).first()
+        refused = await _refusal_now(session, ballot)
+        if refused is None and claimed is None:
+            prior = await session.get(BallotParticipation, (ballot.id, code))
+            if prior is not None and prior.via_proxy and not via_proxy:
+                refused = "proxy_already_voted"  # secret: the proxy's ballot cannot be found again
+            elif prior is not None and not prior.via_proxy and via_proxy:
+                refused = "voted_in_person"
+            else:
+                refused = "already_voted"
+        if refused:
+            await _abort(session)
+            raise BallotError(refused, elector=code)
+        payload: dict[str, Any] = {"ballot": ballot.number, "channel": channel, "answers": answers}
+        if not secret:
+            payload |= {"elector": code, **extra}
+        entry_id = await log.append(session, ballot.community_id, "ballot.cast", payload)
+        if not secret:
+            await session.execute(_LINK, {"ballot": ballot.id, "code": code, "entry": entry_id})
+        await session.commit()
     return CastResult(entry_id, code, channel)
 
 
@@ -780,6 +839,19 @@ async def enter_paper(
     row = await elector(session, ballot, code)
     if row.grid_id not in grid_ids:
         raise BallotError("not_your_grid", elector=code)
+    async with _one_writer(session):  # its first write comes before the cast's
+        return await _enter_paper(session, ballot, definition, grid_member, code, serial, clean)
+
+
+async def _enter_paper(
+    session: AsyncSession,
+    ballot: Ballot,
+    definition: Definition,
+    grid_member: Account,
+    code: str,
+    serial: str,
+    clean: dict[str, Any],
+) -> PaperResult:
     known = await session.get(BallotPaper, (ballot.id, serial))
     if known is None:
         paper = BallotPaper(
@@ -806,7 +878,9 @@ async def enter_paper(
             return PaperResult(None)
         extra = {"serial": serial, "entered_by": [grid_member.id]}
         return PaperResult(
-            await _record_cast(session, ballot, definition, code, clean, "paper", extra)
+            await _record_cast(
+                session, ballot, definition, code, clean, "paper", extra, writer_held=True
+            )
         )
     if known.counted or not definition.paper_double_entry:
         raise BallotError("serial_used", serial=serial)
@@ -827,7 +901,11 @@ async def enter_paper(
         await _abort(session)
         raise BallotError("serial_used", serial=serial)
     extra = {"serial": serial, "entered_by": [known.first_by, grid_member.id]}
-    return PaperResult(await _record_cast(session, ballot, definition, code, clean, "paper", extra))
+    return PaperResult(
+        await _record_cast(
+            session, ballot, definition, code, clean, "paper", extra, writer_held=True
+        )
+    )
 
 
 # --- closing and counting ----------------------------------------------------------------------

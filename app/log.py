@@ -24,7 +24,7 @@ import anyio
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import (
@@ -108,6 +108,20 @@ async def _active_key(session: AsyncSession, community_id: int) -> CommunityKey:
     return active
 
 
+_ENTRIES = LogEntry.__table__
+# Built once, on the Table rather than the ORM entity: every cast runs it.
+_APPEND = (
+    insert(_ENTRIES)
+    .values(
+        community_id=bindparam("community"),
+        type=bindparam("type"),
+        payload=bindparam("payload", type_=_ENTRIES.c.payload.type),
+        created_at=bindparam("at", type_=_ENTRIES.c.created_at.type),
+    )
+    .returning(_ENTRIES.c.id)
+)
+
+
 async def append(
     session: AsyncSession, community_id: int, type_: str, payload: dict[str, Any]
 ) -> int:
@@ -115,12 +129,8 @@ async def append(
     canonically (no floats, decimals as strings); that is checked now, so a bad payload never
     gets in. A plain INSERT … RETURNING: this is on every voter's path."""
     canonical_json(payload)
-    statement = (
-        insert(LogEntry)
-        .values(community_id=community_id, type=type_, payload=payload, created_at=utcnow())
-        .returning(LogEntry.id)
-    )
-    return int((await session.execute(statement)).scalar_one())
+    values = {"community": community_id, "type": type_, "payload": payload, "at": utcnow()}
+    return int((await session.execute(_APPEND, values)).scalar_one())
 
 
 async def rotate_key(session: AsyncSession, settings: Settings, community: Community) -> int:
