@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -25,6 +26,22 @@ from app.models import OWNING_RELATIONS, Account, Community, Person, Role, RoleG
 
 SESSION_COOKIE = "yishi_session"
 SESSION_LIFETIME = timedelta(days=30)
+
+
+_RENEW_EVERY = 600.0  # seconds; a 30-day session loses nothing by being renewed this rarely
+_renewed: dict[str, float] = {}
+
+
+def _renewal_due(key: str) -> bool:
+    """Renew a session's expiry at most every ten minutes per process: renewing rewrites the
+    stored session (a file on the file store), and every request of a voter would pay for it."""
+    now = time.monotonic()
+    if now - _renewed.get(key, -_RENEW_EVERY) < _RENEW_EVERY:
+        return False
+    if len(_renewed) > 100_000:
+        _renewed.clear()
+    _renewed[key] = now
+    return True
 
 
 def _store_key(token: str) -> str:
@@ -95,7 +112,8 @@ async def _load_account(request: Request[Any, Any, Any], session: AsyncSession) 
     if not token:
         return None
     store: Store = request.app.stores.get("sessions")
-    raw = await store.get(_store_key(token), renew_for=SESSION_LIFETIME)
+    key = _store_key(token)
+    raw = await store.get(key, renew_for=SESSION_LIFETIME if _renewal_due(key) else None)
     if raw is None:
         return None
     payload = json.loads(raw)
