@@ -649,9 +649,11 @@ async def _record_cast(
         if refused:
             await _abort(session)
             raise BallotError(refused, elector=code)
-        payload: dict[str, Any] = {"ballot": ballot.number, "channel": channel, "answers": answers}
+        # A secret cast carries the answers alone: its channel would single out the few who
+        # voted on paper or by proxy, whom the participation list names.
+        payload: dict[str, Any] = {"ballot": ballot.number, "answers": answers}
         if not secret:
-            payload |= {"elector": code, **extra}
+            payload |= {"channel": channel, "elector": code, **extra}
         entry_id = await log.append(session, ballot.community_id, "ballot.cast", payload)
         if not secret:
             await session.execute(_LINK, {"ballot": ballot.id, "code": code, "entry": entry_id})
@@ -1002,7 +1004,7 @@ async def compute_tally(session: AsyncSession, ballot: Ballot) -> dict[str, Any]
     """Count from the log entries themselves, with the verifier's code."""
     definition = parse_definition(ballot.definition)
     casts = [
-        Cast(p.get("elector"), p["answers"], p["channel"])
+        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
         for p in await cast_entries(session, ballot)
     ]
     counted = counted_casts(definition, casts)
@@ -1192,7 +1194,7 @@ async def counted_csv(session: AsyncSession, ballot: Ballot) -> str:
     ``yishi tally`` reads (README, "Recounting"). Secret ballots have no elector column value."""
     definition = parse_definition(ballot.definition)
     casts = [
-        Cast(p.get("elector"), p["answers"], p["channel"])
+        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
         for p in await cast_entries(session, ballot)
     ]
     by_code = {e.code: e for e in await roll_of(session, ballot)}

@@ -6,7 +6,8 @@ The CSV is what the server exports for a closed ballot (``app.ballots.counted_cs
 
 one row per counted ballot and question. ``elector`` is the elector's code on the roll (empty in
 a secret ballot), ``units`` the units it votes for (space-separated), ``area`` their exclusive
-floor area in m² (empty in a secret ballot), ``channel`` online, paper or proxy, and ``answer``
+floor area in m² (empty in a secret ballot), ``channel`` online, paper or proxy (empty in a
+secret ballot, whose casts do not say how they came), and ``answer``
 one option id, or space-separated option ids: any order for approval and participatory budget,
 best first for a ranking.
 
@@ -265,7 +266,8 @@ def read_rows(data: bytes | str) -> list[Row]:
                     )
                 )
                 continue
-        if value["channel"] not in CHANNELS:
+        secret_row = not value["elector"] and not value["channel"]
+        if value["channel"] not in CHANNELS and not secret_row:
             problems.append(
                 Problem(
                     N_("unknown channel “{channel}” (expected online, paper or proxy)"),

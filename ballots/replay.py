@@ -308,14 +308,16 @@ class BallotReplay:
         if ballot is None:
             return
         payload = entry.payload
-        channel = _get(payload, "channel", str)
-        if channel not in CHANNELS:
+        # a secret cast has no channel (the participation list carries it, apart)
+        channel = "" if ballot.secret else _get(payload, "channel", str)
+        if not ballot.secret and channel not in CHANNELS:
             raise _Malformed("channel")
         answers = payload.get("answers")
         if not self._open_now(index, entry, ballot, found):
             return
         number = ballot.number
-        self._channel(index, ballot, channel, found)
+        if not ballot.secret:
+            self._channel(index, ballot, channel, found)
         try:
             normal = check_answers(ballot.definition, answers)
         except BallotInvalid as invalid:
@@ -340,7 +342,9 @@ class BallotReplay:
                 self._issue("ballot_answers_not_normalised", message, index, ballot=number)
             )
         if ballot.secret:
-            named = sorted(k for k in ("elector", "holder", "serial", "entered_by") if k in payload)
+            named = sorted(
+                k for k in ("channel", "elector", "entered_by", "holder", "serial") if k in payload
+            )
             if named:
                 message = N_(
                     "entry {index}: secret ballot {ballot}: the cast carries {field}, "
@@ -351,16 +355,6 @@ class BallotReplay:
                         "ballot_secret_names_elector", message, index, ballot=number, field=named[0]
                     )
                 )
-            if channel == "proxy":
-                proxy_casts = sum(1 for c in ballot.casts if c.channel == "proxy") + 1
-                if proxy_casts > len(ballot.proxies):
-                    message = N_(
-                        "entry {index}: secret ballot {ballot}: more proxy casts than proxies "
-                        "given before them"
-                    )
-                    found.append(
-                        self._issue("ballot_proxy_missing_secret", message, index, ballot=number)
-                    )
             ballot.casts.append(Cast(None, normal, channel))
             return
         elector = _get(payload, "elector", str)
@@ -597,16 +591,22 @@ class BallotReplay:
                 )
             )
             return
-        listed = Counter(channel for _, channel, _ in participation)
-        cast_by = Counter(c.channel for c in ballot.casts)
-        if listed != cast_by:
-            message = N_(
-                "entry {index}: secret ballot {ballot}: the participation list's channels "
-                "differ from the casts' channels"
-            )
-            found.append(
-                self._issue("ballot_participation_channel", message, index, ballot=ballot.number)
-            )
+        for code, channel, proxy in participation:
+            self._channel(index, ballot, channel, found)
+            if proxy and code not in ballot.proxies:
+                message = N_(
+                    "entry {index}: secret ballot {ballot}: {elector} voted by proxy "
+                    "without a proxy given before"
+                )
+                found.append(
+                    self._issue(
+                        "ballot_proxy_missing_secret",
+                        message,
+                        index,
+                        ballot=ballot.number,
+                        elector=code,
+                    )
+                )
 
     # --- tally.published and tally.final ---
 

@@ -111,7 +111,6 @@ def test_secret_ballot_refuses_revote_and_stores_no_identity(world: World) -> No
         ).scalar_one()
         assert cast.payload == {
             "ballot": ballot.number,
-            "channel": "online",
             "answers": {"q1": "yes"},
         }
         row = (await session.execute(select(BallotParticipation))).scalar_one()

@@ -98,7 +98,7 @@ def published(data: dict[str, Any], roll: list[Elector], log: Log, number: int) 
     """The tally.published payload the server would write after ``log``."""
     d = Definition.from_dict(data)
     casts = [
-        Cast(p.get("elector"), p["answers"], p["channel"])
+        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
         for kind, _, p in log
         if kind == "ballot.cast" and p["ballot"] == number
     ]
@@ -167,9 +167,10 @@ def secret_log() -> Log:
     log: Log = [
         ("ballot.opened", OPENS, opened(2, data, SECRET_ROLL)),
         ("ballot.proxy", OPENS + 1000, {"ballot": 2, "principal": "P0003", "holder": "P0001"}),
-        ("ballot.cast", OPENS + 2000, {"ballot": 2, "channel": "online", "answers": YES_WHITE}),
-        ("ballot.cast", OPENS + 3000, {"ballot": 2, "channel": "proxy", "answers": NO_BLUE}),
-        ("ballot.cast", OPENS + 4000, {"ballot": 2, "channel": "online", "answers": YES_WHITE}),
+        # secret casts carry no channel: the participation list says who came how
+        ("ballot.cast", OPENS + 2000, {"ballot": 2, "answers": YES_WHITE}),
+        ("ballot.cast", OPENS + 3000, {"ballot": 2, "answers": NO_BLUE}),
+        ("ballot.cast", OPENS + 4000, {"ballot": 2, "answers": YES_WHITE}),
         (
             "ballot.closed",
             OPENS + DAY,  # the chair closes early: the definition allows it
@@ -505,8 +506,12 @@ def _secret_count(log: Log) -> None:
     at(log, 5)["participation"].pop()
 
 
+def _secret_channel_in_cast(log: Log) -> None:
+    at(log, 3)["channel"] = "proxy"  # would single out the one proxy voter
+
+
 def _secret_channels(log: Log) -> None:
-    at(log, 5)["participation"][2] = {"elector": "P0003", "channel": "online"}
+    at(log, 5)["participation"][2] = {"elector": "P0003", "channel": "paper"}
 
 
 def _secret_tally(log: Log) -> None:
@@ -517,7 +522,8 @@ SECRET_TAMPERING: list[tuple[str, Tamper]] = [
     ("ballot_secret_names_elector", _secret_names),
     ("ballot_proxy_missing_secret", _secret_too_many_proxy_casts),
     ("ballot_participation_count", _secret_count),
-    ("ballot_participation_channel", _secret_channels),
+    ("ballot_secret_names_elector", _secret_channel_in_cast),
+    ("ballot_channel_not_allowed", _secret_channels),
     ("ballot_tally_differs", _secret_tally),
 ]
 
