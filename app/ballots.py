@@ -160,7 +160,12 @@ def frozen_definition(ballot: Ballot) -> Definition:
     return definition
 
 
+MAX_ID = 2**31 - 1  # a number beyond any stored id (or the database's integer) names nothing
+
+
 async def get_ballot(session: AsyncSession, community_id: int, number: int) -> Ballot:
+    if not 0 < number <= MAX_ID:
+        raise BallotError("no_such_ballot", number=number)
     ballot = (
         await session.execute(
             select(Ballot).where(Ballot.community_id == community_id, Ballot.number == number)
@@ -572,8 +577,10 @@ def _one_writer(session: AsyncSession) -> contextlib.AbstractAsyncContextManager
 
 def _claim_statement(dialect_name: str, via_proxy: bool, replaces_proxy: bool, revote: bool) -> Any:
     """INSERT the participation row, or take over an existing one where the policy allows:
-    a voter's own ballot replaces a proxy's (``replaces_proxy``); under "last counts" a cast
-    replaces one of its own kind (``revote``). Built once: this runs on every cast."""
+    a voter's own ballot replaces a proxy's (``replaces_proxy``); under "last counts"
+    (``revote``) a proxy's replaces the proxy's, and an own ballot the own ballot of the same
+    channel or a paper form. ``ballots.ballot.counted_casts`` says the same. Built once: this
+    runs on every cast."""
     key = (dialect_name, via_proxy, replaces_proxy, revote)
     statement = _claims.get(key)
     if statement is not None:
@@ -590,8 +597,21 @@ def _claim_statement(dialect_name: str, via_proxy: bool, replaces_proxy: bool, r
     replaceable = []
     if replaces_proxy:
         replaceable.append(existing.via_proxy.is_(True))
-    if revote:
-        replaceable.append(existing.via_proxy.is_(via_proxy))
+    if revote and via_proxy:
+        replaceable.append(existing.via_proxy.is_(True))
+    elif revote:
+        # a voter's own online ballot replaces a paper form entered for them, never the reverse:
+        # a grid member cannot overwrite what the voter cast themselves
+        incoming = statement.excluded.channel
+        replaceable.append(
+            and_(
+                existing.via_proxy.is_(False),
+                or_(
+                    existing.channel == incoming,
+                    and_(existing.channel == "paper", incoming == "online"),
+                ),
+            )
+        )
     if replaceable:
         statement = statement.on_conflict_do_update(
             index_elements=["ballot_id", "elector"],
@@ -734,6 +754,9 @@ async def grant_proxy(
         account, grid_ids = grid_member
         if row.grid_id not in grid_ids:
             raise BallotError("not_your_grid", elector=principal)
+        if holder.account_id is not None and holder.account_id == account.id:
+            # the grid member who enters a written proxy may not be the one it empowers
+            raise BallotError("proxy_to_self", elector=principal)
         serial = _serial(serial)
         entered_by = account.id
     elif by_principal is None or principal not in await electors_of(

@@ -10,8 +10,9 @@ in any order (approval, participatory budget; normalised to sorted), or a rankin
 Schulze; best first).
 
 Which cast counts, per elector (roll-call ballots): the elector's own casts (online or on paper)
-override a proxy's; among casts of one kind the last counts when revoting is allowed, the first
-when it is not. A secret ballot carries no elector, so it cannot be replaced: revoting is refused
+override a proxy's; when revoting is allowed a later cast replaces an earlier one of the same
+channel, and an online cast replaces a paper form (a grid member's entry never replaces what the
+voter cast online); otherwise the first counts. A secret ballot carries no elector, so it cannot be replaced: revoting is refused
 there, a proxy's ballot stands once cast, and every cast counts; participation is recorded apart
 and published, sorted, when the ballot closes.
 """
@@ -529,8 +530,12 @@ def counted_casts(definition: Definition, casts: Iterable[Cast]) -> list[Cast]:
         own_over_proxy = known is not None and known.channel == "proxy" and c.channel != "proxy"
         revote = (
             known is not None
-            and (known.channel == "proxy") == (c.channel == "proxy")
             and definition.revoting == "last"
+            and (
+                known.channel == c.channel
+                # the voter's own online ballot replaces a paper form entered for them
+                or (known.channel == "paper" and c.channel == "online")
+            )
         )
         if known is None or own_over_proxy or revote:
             chosen[c.elector] = c

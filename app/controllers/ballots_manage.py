@@ -1344,7 +1344,9 @@ async def api_create(
     membership: Membership,
     account: Account,
 ) -> dict[str, Any]:
-    definition = {**actions.blank_definition(), **data}
+    blank = actions.blank_definition()
+    # the tie-breaking seed is the server's: a chair who chose it could grind a favourable one
+    definition = {**blank, **data, "seed": blank["seed"]}
     try:
         ballot = await actions.create_ballot(db, membership.community, account, definition)
     except actions.DefinitionProblems as error:
@@ -1374,7 +1376,7 @@ async def api_update(
         raise api_error(_("Send the definition as an object."), field="definition")
     if not isinstance(revision, int) or isinstance(revision, bool):
         raise api_error(_("Send the revision you read, as a number."), field="revision")
-    definition = {"seed": ballot.definition.get("seed"), **definition}
+    definition = {**definition, "seed": ballot.definition.get("seed")}  # never the client's
     try:
         await actions.update_draft(db, ballot, definition, revision)
     except actions.DefinitionProblems as error:

@@ -79,6 +79,8 @@ grid_guard = community_guard(Role.grid_member)
 async def cast_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """The casting API's guard, in one query (it is the hot path): the community, the caller's
     person in it and the ballot. The full membership (roles, grids) is not needed to cast."""
+    if not 0 < connection.path_params["number"] <= actions.MAX_ID:
+        raise NotFoundException()  # beyond any ballot, rather than the driver's overflow
     account = connection.scope["state"].get("account")
     found = (
         await connection.scope["state"]["db"].execute(
@@ -295,9 +297,13 @@ def answers_from_form(definition: Definition, form: Any) -> dict[str, Any]:
 
 
 def answers_from_json(text: str) -> Any:
+    """The confirmation page's hidden answers; anything malformed (or absurdly long or deep)
+    reads as no answers, which the form then asks for again."""
+    if len(text) > 100_000:
+        return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -649,7 +655,7 @@ async def cast_entry_or_404(
 ) -> tuple[Ballot, LogEntry]:
     """Only this community's ``ballot.cast`` entries of this ballot have a receipt page."""
     ballot = await open_ballot_or_404(db, m.community.id, number)
-    entry = await db.get(LogEntry, entry_id)
+    entry = await db.get(LogEntry, entry_id) if 0 < entry_id <= actions.MAX_ID else None
     if (
         entry is None
         or entry.community_id != m.community.id

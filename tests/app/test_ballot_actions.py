@@ -269,3 +269,22 @@ def test_draft_edits_need_the_current_revision(world: World) -> None:
             await actions.update_draft(session, ballot, {"title": 1}, 2)
 
     world.db.run(run)
+
+
+def test_a_paper_form_never_replaces_the_voters_own_online_ballot(world: World) -> None:
+    async def run(session: Any) -> None:
+        ballot = await opened(session, world)  # roll-call, the last ballot counts
+        grid, grids = await grid_member(session)
+        voter = await person(session, "P007")
+        await actions.cast_online(session, ballot, voter, {"q1": "yes"})
+        with pytest.raises(BallotError) as refused:
+            await actions.enter_paper(session, ballot, grid, grids, "P007", "B-1", {"q1": "no"})
+        assert refused.value.code == "already_voted"
+        # the other way round: the voter's own online ballot replaces a form entered for them
+        other = await opened(session, world)
+        await actions.enter_paper(session, other, grid, grids, "P007", "B-3", {"q1": "no"})
+        await actions.cast_online(session, other, voter, {"q1": "yes"})
+        row = await session.get(BallotParticipation, (other.id, "P007"))
+        assert row.channel == "online"
+
+    world.db.run(run)

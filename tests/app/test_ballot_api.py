@@ -222,3 +222,52 @@ def test_schema_describes_the_voting_api(client: Client) -> None:
     ):
         assert path in paths
     assert not any(p.startswith("/c/") for p in paths)  # pages stay out of the schema
+
+
+def test_a_grid_member_cannot_enter_a_written_proxy_to_themselves(
+    world: World, client: Client
+) -> None:
+    number = open_ballot(world)
+    make_grid_member(world, "grid", grid=1)
+    grid = api_user(client, "grid")  # P007, phone 13800000007
+    refused = grid.api(
+        "POST",
+        f"/api/v1/c/z/ballots/{number}/proxies",
+        json={"principal": "P001", "holder_phone": "13800000007", "serial": "F-9"},
+    )
+    assert refused.json()["error"] == "proxy_to_self", refused.text
+    assert count(world, BallotProxy) == 0
+
+
+def test_out_of_range_numbers_and_absurd_answers_are_refused_cleanly(
+    world: World, client: Client
+) -> None:
+    number = open_ballot(world)
+    voter = api_user(client, "resident")
+    huge = 10**20
+    assert voter.get(f"/c/z/ballots/{huge}").status_code == 404
+    assert voter.get(f"/c/z/ballots/{huge}/vote").status_code == 404
+    assert voter.get(f"/c/z/ballots/{number}/receipt/{huge}").status_code == 404
+    assert cast(voter, huge, {"answers": {"q1": "yes"}}).status_code == 404
+    deep = "[" * 50_000 + "]" * 50_000
+    confirm = voter.form(f"/c/z/ballots/{number}/cast", {"answers": deep})
+    assert confirm.status_code == 400
+    assert count(world, BallotProxy) == 0 and casts(world) == []
+
+
+def test_the_api_never_takes_the_tie_breaking_seed_from_the_chair(client: Client) -> None:
+    chair = api_user(client, "chair")
+    definition = {"title": "t", "seed": "0" * 32}
+    made = chair.api("POST", "/api/v1/c/z/ballots", json=definition)
+    assert made.status_code == 201, made.text
+    number = made.json()["number"]
+    shown = chair.api("GET", f"/api/v1/c/z/ballots/{number}").json()
+    assert shown["definition"]["seed"] != "0" * 32
+    revision = shown["revision"]
+    chair.api(
+        "PUT",
+        f"/api/v1/c/z/ballots/{number}",
+        json={"definition": {**shown["definition"], "seed": "1" * 32}, "revision": revision},
+    )
+    again = chair.api("GET", f"/api/v1/c/z/ballots/{number}").json()
+    assert again["definition"]["seed"] == shown["definition"]["seed"]
