@@ -230,8 +230,7 @@ async def update_draft(
         )
     )
     if changed.rowcount != 1:
-        await _abort(session)
-        await session.refresh(ballot)
+        await _abort(session)  # reloads the ballot as it now stands
         if ballot.status != BallotStatus.draft:
             raise BallotError("frozen")
         raise BallotError("stale_revision")
@@ -242,20 +241,29 @@ async def update_draft(
 
 async def check_ballot(session: AsyncSession, ballot: Ballot) -> list[Problem]:
     """What keeps the draft from opening, including an empty roll and unknown names."""
+    found, _roll = await _check(session, ballot)
+    return found
+
+
+async def _check(
+    session: AsyncSession, ballot: Ballot
+) -> tuple[list[Problem], tuple[Definition, list[Elector], list[RollRow]] | None]:
+    """The problems, and when there are none the definition with the roll it would freeze."""
     try:
         definition = parse_definition(ballot.definition)
     except DefinitionProblems as error:
-        return list(error.problems)
+        return list(error.problems), None
     found = []
+    electors: list[Elector] = []
+    rows: list[RollRow] = []
     try:
-        electors, _casters = await build_roll(session, ballot.community_id, definition)
+        electors, rows = await build_roll(session, ballot.community_id, definition)
     except BallotError as error:
         found.append(Problem(error.code, "named", {k: str(v) for k, v in error.details.items()}))
-        electors = []
     found.extend(problems(definition, len(electors) if not found else None))
     if definition.closes_at <= utcnow():
         found.append(Problem("closes_in_past", "closes_at"))
-    return found
+    return found, None if found else (definition, electors, rows)
 
 
 # --- the roll ----------------------------------------------------------------------------------
@@ -387,11 +395,10 @@ async def open_ballot(session: AsyncSession, ballot: Ballot, actor: Account) -> 
     """Freeze the roll and the definition and write ``ballot.opened``; returns its entry id."""
     if ballot.status != BallotStatus.draft:
         raise BallotError("frozen")
-    found = await check_ballot(session, ballot)
-    if found:
+    found, roll = await _check(session, ballot)
+    if roll is None:
         raise DefinitionProblems(found)
-    definition = parse_definition(ballot.definition)
-    electors, rows = await build_roll(session, ballot.community_id, definition)
+    _parsed, electors, rows = roll
     claimed = await session.execute(
         update(Ballot)
         .where(Ballot.id == ballot.id, Ballot.status == BallotStatus.draft)
@@ -772,46 +779,47 @@ async def grant_proxy(
         raise BallotError("already_voted", elector=principal)
     # The slot is the holder's n-th proxy: a unique key, so parallel grants to one holder
     # cannot pass the limit. A slot taken meanwhile means: try the next one.
-    for _attempt in range(definition.proxy_limit + 1):
-        held = await session.execute(
-            select(func.count())
-            .select_from(BallotProxy)
-            .where(BallotProxy.ballot_id == ballot.id, BallotProxy.holder_id == holder.id)
-        )
-        slot = held.scalar_one() + 1
-        if slot > definition.proxy_limit:
-            break
-        proxy = BallotProxy(
-            community_id=ballot.community_id,
-            ballot_id=ballot.id,
-            principal=principal,
-            holder_id=holder.id,
-            slot=slot,
-            serial=serial,
-            entered_by=entered_by,
-        )
-        session.add(proxy)
-        try:
-            await session.flush()  # the first write of this transaction: nothing else is lost
-        except IntegrityError:
-            await _abort(session)
-            await _proxy_clash(session, ballot, principal, serial)
-            continue
-        refused = await _refusal_now(session, ballot)
-        if refused:
-            await _abort(session)
-            raise BallotError(refused)
-        payload: dict[str, Any] = {
-            "ballot": ballot.number,
-            "principal": principal,
-            "holder": holder.ref,
-        }
-        if serial is not None:
-            payload |= {"serial": serial, "entered_by": entered_by}
-        entry_id = await log.append(session, ballot.community_id, "ballot.proxy", payload)
-        proxy.entry_id = entry_id
-        await session.commit()
-        return entry_id
+    async with _one_writer(session):
+        for _attempt in range(definition.proxy_limit + 1):
+            held = await session.execute(
+                select(func.count())
+                .select_from(BallotProxy)
+                .where(BallotProxy.ballot_id == ballot.id, BallotProxy.holder_id == holder.id)
+            )
+            slot = held.scalar_one() + 1
+            if slot > definition.proxy_limit:
+                break
+            proxy = BallotProxy(
+                community_id=ballot.community_id,
+                ballot_id=ballot.id,
+                principal=principal,
+                holder_id=holder.id,
+                slot=slot,
+                serial=serial,
+                entered_by=entered_by,
+            )
+            session.add(proxy)
+            try:
+                await session.flush()  # the first write of this transaction: nothing else is lost
+            except IntegrityError:
+                await _abort(session)
+                await _proxy_clash(session, ballot, principal, serial)
+                continue
+            refused = await _refusal_now(session, ballot)
+            if refused:
+                await _abort(session)
+                raise BallotError(refused)
+            payload: dict[str, Any] = {
+                "ballot": ballot.number,
+                "principal": principal,
+                "holder": holder.ref,
+            }
+            if serial is not None:
+                payload |= {"serial": serial, "entered_by": entered_by}
+            entry_id = await log.append(session, ballot.community_id, "ballot.proxy", payload)
+            proxy.entry_id = entry_id
+            await session.commit()
+            return entry_id
     raise BallotError("proxy_limit", limit=definition.proxy_limit)
 
 
@@ -948,54 +956,49 @@ async def close_ballot(session: AsyncSession, ballot: Ballot, actor: Account | N
         raise BallotError("early_close_not_allowed")
     if actor is None and now < ballot.closes_at:
         raise BallotError("not_due")
-    query = select(Ballot).where(Ballot.id == ballot.id, Ballot.status == BallotStatus.open)
-    if session.bind.dialect.name == "postgresql":
-        # waits for casts in flight: each holds a key-share lock on this row
-        query = query.with_for_update()
-    else:
-        await session.execute(update(Ballot).where(Ballot.id == ballot.id).values(id=Ballot.id))
-    locked = (await session.execute(query)).scalar_one_or_none()
-    if locked is None:
-        await _abort(session)
-        raise BallotError("closed")
-    participation = [
-        {"elector": p.elector, "channel": p.channel} | ({"proxy": True} if p.via_proxy else {})
-        for p in (
-            await session.execute(
-                select(BallotParticipation)
-                .where(BallotParticipation.ballot_id == ballot.id)
-                .order_by(BallotParticipation.elector)
-            )
-        ).scalars()
-    ]
-    entry_id = await log.append(
-        session,
-        ballot.community_id,
-        "ballot.closed",
-        {
-            "ballot": ballot.number,
-            "by": "schedule" if actor is None else "chair",
-            "participation": participation,
-        },
-    )
-    await session.execute(
-        update(Ballot)
-        .where(Ballot.id == ballot.id)
-        .values(
-            status=BallotStatus.closed,
-            closed_at=now,
-            closed_by=None if actor is None else actor.id,
-            closed_entry_id=entry_id,
+    async with _one_writer(session):
+        query = select(Ballot).where(Ballot.id == ballot.id, Ballot.status == BallotStatus.open)
+        if session.bind.dialect.name == "postgresql":
+            # waits for casts in flight: each holds a key-share lock on this row
+            query = query.with_for_update()
+        else:
+            await session.execute(update(Ballot).where(Ballot.id == ballot.id).values(id=Ballot.id))
+        locked = (await session.execute(query)).scalar_one_or_none()
+        if locked is None:
+            await _abort(session)
+            raise BallotError("closed")
+        listed = [
+            {"elector": p.elector, "channel": p.channel} | ({"proxy": True} if p.via_proxy else {})
+            for p in await participation(session, ballot)
+        ]
+        entry_id = await log.append(
+            session,
+            ballot.community_id,
+            "ballot.closed",
+            {
+                "ballot": ballot.number,
+                "by": "schedule" if actor is None else "chair",
+                "participation": listed,
+            },
         )
-    )
-    # a secret ballot's pending double-entry readings die with it
-    await session.execute(
-        update(BallotPaper)
-        .where(BallotPaper.ballot_id == ballot.id, BallotPaper.counted.is_(False))
-        .values(answers=None)
-    )
-    await session.commit()
-    await session.refresh(ballot)
+        await session.execute(
+            update(Ballot)
+            .where(Ballot.id == ballot.id)
+            .values(
+                status=BallotStatus.closed,
+                closed_at=now,
+                closed_by=None if actor is None else actor.id,
+                closed_entry_id=entry_id,
+            )
+        )
+        # a secret ballot's pending double-entry readings die with it
+        await session.execute(
+            update(BallotPaper)
+            .where(BallotPaper.ballot_id == ballot.id, BallotPaper.counted.is_(False))
+            .values(answers=None)
+        )
+        await session.commit()
+        await session.refresh(ballot)
     return entry_id
 
 
@@ -1015,6 +1018,14 @@ async def cast_entries(session: AsyncSession, ballot: Ballot) -> list[dict[str, 
     return [p for p in (await session.execute(query)).scalars() if p.get("ballot") == ballot.number]
 
 
+async def casts_of(session: AsyncSession, ballot: Ballot) -> list[Cast]:
+    """The ballot's casts as the count reads them, in log order."""
+    return [
+        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
+        for p in await cast_entries(session, ballot)
+    ]
+
+
 async def roll_of(session: AsyncSession, ballot: Ballot) -> list[Elector]:
     """The roll as ``ballot.opened`` froze it: the count reads the log, not a copy."""
     opened = await session.get(LogEntry, ballot.opened_entry_id)
@@ -1026,10 +1037,7 @@ async def roll_of(session: AsyncSession, ballot: Ballot) -> list[Elector]:
 async def compute_tally(session: AsyncSession, ballot: Ballot) -> dict[str, Any]:
     """Count from the log entries themselves, with the verifier's code."""
     definition = parse_definition(ballot.definition)
-    casts = [
-        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
-        for p in await cast_entries(session, ballot)
-    ]
+    casts = await casts_of(session, ballot)
     counted = counted_casts(definition, casts)
     closed = await session.get(LogEntry, ballot.closed_entry_id)
     assert closed is not None
@@ -1216,10 +1224,7 @@ async def counted_csv(session: AsyncSession, ballot: Ballot) -> str:
     """The counted ballots as CSV, one row per ballot and question, in the format
     ``yishi tally`` reads (README, "Recounting"). Secret ballots have no elector column value."""
     definition = parse_definition(ballot.definition)
-    casts = [
-        Cast(p.get("elector"), p["answers"], p.get("channel", ""))
-        for p in await cast_entries(session, ballot)
-    ]
+    casts = await casts_of(session, ballot)
     by_code = {e.code: e for e in await roll_of(session, ballot)}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -403,6 +403,8 @@ class BallotPaper(SQLModel, table=True):
     answers are dropped from this row."""
 
     __tablename__ = "ballot_paper"
+    # as for participation: no rowid, so insertion order does not follow the log's order
+    __table_args__ = {"sqlite_with_rowid": False}
     ballot_id: int = Field(foreign_key="ballot.id", primary_key=True)
     serial: str = Field(max_length=40, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)

@@ -101,7 +101,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_ballot_paper_community_id_community')),
     sa.ForeignKeyConstraint(['first_by'], ['account.id'], name=op.f('fk_ballot_paper_first_by_account')),
     sa.ForeignKeyConstraint(['second_by'], ['account.id'], name=op.f('fk_ballot_paper_second_by_account')),
-    sa.PrimaryKeyConstraint('ballot_id', 'serial', name=op.f('pk_ballot_paper'))
+    sa.PrimaryKeyConstraint('ballot_id', 'serial', name=op.f('pk_ballot_paper')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('ballot_paper', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ballot_paper_community_id'), ['community_id'], unique=False)
