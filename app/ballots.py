@@ -480,9 +480,10 @@ class CastResult:
     channel: str
 
 
-def _window_state(ballot: Ballot, now: datetime) -> str | None:
-    """Why casting is refused now (None: it is allowed)."""
-    return _refusal(ballot.status, ballot.opens_at, ballot.closes_at, now)
+def window_state(ballot: Ballot, now: datetime | None = None) -> str | None:
+    """Why casting is refused now (None: it is allowed). Pages say it before the voter fills
+    in the form; the cast checks again under its lock."""
+    return _refusal(ballot.status, ballot.opens_at, ballot.closes_at, now or utcnow())
 
 
 def _refusal(
@@ -516,7 +517,7 @@ async def _refusal_now(session: AsyncSession, ballot: Ballot) -> str | None:
 
 
 async def _definition(ballot: Ballot, channel: str, now: datetime) -> Definition:
-    refused = _window_state(ballot, now)
+    refused = window_state(ballot, now)
     if refused:
         raise BallotError(refused)
     definition = frozen_definition(ballot)

@@ -46,7 +46,6 @@ from app.models import (
     LogEntry,
     Person,
     Role,
-    utcnow,
 )
 from app.web import page, redirect
 from ballots.ballot import RANKED, SETS, Definition, check_answers
@@ -262,21 +261,6 @@ def message(error: BallotError, definition: Definition | None, ballot: Ballot | 
     return make(details)
 
 
-def window_refusal(ballot: Ballot) -> str | None:
-    """Why the ballot takes no votes now, for the page to say before the voter fills it in
-    (the cast itself checks again, under its lock)."""
-    if ballot.status == BallotStatus.draft:
-        return "not_open"
-    if ballot.status != BallotStatus.open:
-        return "closed"
-    now = utcnow()
-    if ballot.opens_at and now < ballot.opens_at:
-        return "not_yet_open"
-    if ballot.closes_at and now >= ballot.closes_at:
-        return "closed"
-    return None
-
-
 # --- answers between form, words and JSON -----------------------------------------------------
 
 
@@ -440,7 +424,7 @@ async def my_ballots(db: AsyncSession, m: Membership) -> list[MyBallot]:
             continue
         done = await voted(db, ballot, mine + held)
         definition = actions.parse_definition(ballot.definition)
-        refusal = window_refusal(ballot)
+        refusal = actions.window_state(ballot)
         found.append(
             MyBallot(
                 ballot,
@@ -509,7 +493,7 @@ def vote_page(
     error: str | None = None,
     error_field: str | None = None,
 ) -> Template:
-    refusal = window_refusal(ctx.ballot)
+    refusal = actions.window_state(ctx.ballot)
     if not ctx.electors and error is None:
         refusal = refusal or ("not_your_proxy" if ctx.proxy else "not_on_roll")
     state_message = (
@@ -570,7 +554,7 @@ async def vote_check(
         return vote_page(request, membership, ctx, chosen=chosen_of(answers), elector=elector)
     answers = answers_from_form(ctx.definition, form)
     try:
-        refused = window_refusal(ctx.ballot)
+        refused = actions.window_state(ctx.ballot)
         if refused:
             raise BallotError(refused)
         clean = check_answers(ctx.definition, answers)
@@ -722,7 +706,7 @@ async def proxy_context(db: AsyncSession, m: Membership, ballot: Ballot) -> dict
         "grid_member": m.has(Role.grid_member),
         "state_message": (
             message(BallotError(refused), definition, ballot)
-            if (refused := window_refusal(ballot))
+            if (refused := actions.window_state(ballot))
             else None
         ),
     }
@@ -890,7 +874,7 @@ async def paper_page(
 ) -> Template:
     definition = actions.parse_definition(ballot.definition)
     q = q[:60]
-    refused = window_refusal(ballot)
+    refused = actions.window_state(ballot)
     if refused is None and "paper" not in definition.channels:
         refused = "channel_not_allowed"
     state_message = (
