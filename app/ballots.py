@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import hashlib
+import hmac
 import io
+import json
 import logging
 import re
 import secrets
@@ -863,9 +866,12 @@ async def enter_paper(
     code: str,
     serial: str | None,
     answers: object,
+    reading_key: bytes = b"",
 ) -> PaperResult:
     """A grid member enters a paper form for a voter of their grid. With double entry the form
-    counts when a second grid member enters the same serial with the same reading."""
+    counts when a second grid member enters the same serial with the same reading; the first
+    reading waits as an HMAC under ``reading_key`` (``paper_reading_key``), so the database
+    never holds a voter's answers beside their code."""
     now = utcnow()
     definition = await _definition(ballot, "paper", now)
     clean = _answers(definition, answers)
@@ -874,7 +880,21 @@ async def enter_paper(
     if row.grid_id not in grid_ids:
         raise BallotError("not_your_grid", elector=code)
     async with _one_writer(session):  # its first write comes before the cast's
-        return await _enter_paper(session, ballot, definition, grid_member, code, serial, clean)
+        reading = _reading(reading_key, serial, code, clean)
+        return await _enter_paper(
+            session, ballot, definition, grid_member, code, serial, clean, reading
+        )
+
+
+def paper_reading_key(settings: Settings) -> bytes:
+    """The key of first readings' digests, derived from the application secret (kept apart from
+    the database, so a copy of the database cannot test guesses against a digest)."""
+    return hashlib.sha256(b"yishi paper reading\0" + settings.secret_key.encode()).digest()
+
+
+def _reading(key: bytes, serial: str, code: str, answers: dict[str, Any]) -> str:
+    text = json.dumps([serial, code, answers], sort_keys=True, separators=(",", ":"))
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 async def _enter_paper(
@@ -885,6 +905,7 @@ async def _enter_paper(
     code: str,
     serial: str,
     clean: dict[str, Any],
+    reading: str,
 ) -> PaperResult:
     known = await session.get(BallotPaper, (ballot.id, serial))
     if known is None:
@@ -895,7 +916,7 @@ async def _enter_paper(
             elector=code,
             first_by=grid_member.id,
             counted=not definition.paper_double_entry,
-            answers=clean if definition.paper_double_entry else None,
+            reading=reading if definition.paper_double_entry else None,
         )
         session.add(paper)
         try:
@@ -920,7 +941,7 @@ async def _enter_paper(
         raise BallotError("serial_used", serial=serial)
     if known.first_by == grid_member.id:
         raise BallotError("second_entry_same_person", serial=serial)
-    if known.elector != code or known.answers != clean:
+    if known.reading is None or not hmac.compare_digest(known.reading, reading):
         raise BallotError("paper_mismatch", serial=serial)
     confirmed = await session.execute(
         update(BallotPaper)
@@ -929,7 +950,7 @@ async def _enter_paper(
             BallotPaper.serial == serial,
             BallotPaper.counted.is_(False),
         )
-        .values(counted=True, second_by=grid_member.id, answers=None)
+        .values(counted=True, second_by=grid_member.id, reading=None)
     )
     if confirmed.rowcount != 1:
         await _abort(session)
@@ -996,7 +1017,7 @@ async def close_ballot(session: AsyncSession, ballot: Ballot, actor: Account | N
         await session.execute(
             update(BallotPaper)
             .where(BallotPaper.ballot_id == ballot.id, BallotPaper.counted.is_(False))
-            .values(answers=None)
+            .values(reading=None)
         )
         await session.commit()
         await session.refresh(ballot)

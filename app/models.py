@@ -399,8 +399,9 @@ class BallotProxy(SQLModel, table=True):
 
 class BallotPaper(SQLModel, table=True):
     """A paper form, by serial. With double entry the first grid member's reading waits here
-    (``answers``) until a second grid member enters the same form; then it is cast and the
-    answers are dropped from this row."""
+    until a second grid member enters the same form, as a keyed digest (``reading``) of the
+    serial, the voter and the answers: the answers themselves are never stored beside the
+    voter, and the digest is dropped once the form is cast."""
 
     __tablename__ = "ballot_paper"
     # as for participation: no rowid, so insertion order does not follow the log's order
@@ -409,7 +410,7 @@ class BallotPaper(SQLModel, table=True):
     serial: str = Field(max_length=40, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     elector: str = Field(max_length=60)
-    answers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    reading: str | None = Field(default=None, max_length=64)
     first_by: int = Field(foreign_key="account.id")
     second_by: int | None = Field(default=None, foreign_key="account.id")
     counted: bool = False

@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.Column('serial', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('community_id', sa.Integer(), nullable=False),
     sa.Column('elector', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
-    sa.Column('answers', sa.JSON(), nullable=True),
+    sa.Column('reading', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('first_by', sa.Integer(), nullable=False),
     sa.Column('second_by', sa.Integer(), nullable=True),
     sa.Column('counted', sa.Boolean(), nullable=False),

@@ -47,6 +47,7 @@ from app.models import (
     Person,
     Role,
 )
+from app.settings import Settings
 from app.web import page, redirect
 from ballots.ballot import RANKED, SETS, Definition, check_answers
 from ballots.methods import BallotInvalid
@@ -926,6 +927,7 @@ async def paper_enter(
     db: AsyncSession,
     membership: Membership,
     account: Account,
+    settings: Settings,
 ) -> Response[Any]:
     """One reading of a paper form. With double entry the first reading waits (unpublished)
     for a second grid member's; the form counts when both agree."""
@@ -938,7 +940,14 @@ async def paper_enter(
         if not values["elector"]:
             raise BallotError("elector_required")
         result = await actions.enter_paper(
-            db, ballot, account, membership.grid_ids, values["elector"], values["serial"], answers
+            db,
+            ballot,
+            account,
+            membership.grid_ids,
+            values["elector"],
+            values["serial"],
+            answers,
+            actions.paper_reading_key(settings),
         )
     except BallotError as error:
         return await paper_page(
@@ -1098,10 +1107,18 @@ async def api_paper(
     db: AsyncSession,
     membership: Membership,
     account: Account,
+    settings: Settings,
 ) -> dict[str, Any]:
     ballot = await _api_ballot(request, db, membership, number)
     result = await actions.enter_paper(
-        db, ballot, account, membership.grid_ids, data.elector, data.serial, data.answers
+        db,
+        ballot,
+        account,
+        membership.grid_ids,
+        data.elector,
+        data.serial,
+        data.answers,
+        actions.paper_reading_key(settings),
     )
     return {
         "counted": result.counted is not None,

@@ -13,6 +13,7 @@ from app.ballots import BallotError, DefinitionProblems
 from app.models import (
     Account,
     Ballot,
+    BallotPaper,
     BallotParticipation,
     BallotStatus,
     LogEntry,
@@ -184,6 +185,8 @@ def test_paper_double_entry_counts_on_the_second_matching_reading(world: World) 
             session, ballot, grid, grids, "P007", "A-0001", {"q1": "yes"}
         )
         assert first.counted is None
+        waiting = await session.get(BallotPaper, (ballot.id, "A-0001"))
+        assert len(waiting.reading) == 64 and "yes" not in waiting.reading  # a digest, no answers
         with pytest.raises(BallotError) as same:
             await actions.enter_paper(session, ballot, grid, grids, "P007", "A-0001", {"q1": "yes"})
         assert same.value.code == "second_entry_same_person"
