@@ -121,6 +121,7 @@ def create_app(
             engine=JinjaTemplateEngine.from_environment(template_environment()),
         ),
         stores=StoreRegistry(stores or default_stores(settings)),
+        before_request=refuse_impossible_ids,
         exception_handlers={
             HTTPException: http_error,
             NotFound: not_found,
@@ -133,6 +134,17 @@ def create_app(
         lifespan=[lifespan],
         logging_config=None,
     )
+
+
+MAX_ID = 2**31 - 1  # the databases' integer: no stored id lies beyond it
+
+
+async def refuse_impossible_ids(request: Request[Any, Any, Any]) -> None:
+    """An id in the path beyond any the database can hold names nothing: 404 here, for every
+    route, rather than the driver's overflow (a 500) wherever the id reaches a query."""
+    for value in request.path_params.values():
+        if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
+            raise NotFoundException()
 
 
 def default_stores(settings: Settings) -> dict[str, Store]:

@@ -80,7 +80,9 @@ async def cast_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     """The casting API's guard, in one query (it is the hot path): the community, the caller's
     person in it and the ballot. The full membership (roles, grids) is not needed to cast."""
     if not 0 < connection.path_params["number"] <= actions.MAX_ID:
-        raise NotFoundException()  # beyond any ballot, rather than the driver's overflow
+        # guards run before the app's id check (factory.refuse_impossible_ids), and this one
+        # queries with the number
+        raise NotFoundException()
     account = connection.scope["state"].get("account")
     found = (
         await connection.scope["state"]["db"].execute(
@@ -640,7 +642,7 @@ async def cast_entry_or_404(
 ) -> tuple[Ballot, LogEntry]:
     """Only this community's ``ballot.cast`` entries of this ballot have a receipt page."""
     ballot = await open_ballot_or_404(db, m.community.id, number)
-    entry = await db.get(LogEntry, entry_id) if 0 < entry_id <= actions.MAX_ID else None
+    entry = await db.get(LogEntry, entry_id)
     if (
         entry is None
         or entry.community_id != m.community.id

@@ -276,6 +276,20 @@ def test_admin_of_another_community_cannot_reach_into_z(world: World, settings: 
     assert not failures, "\n".join(failures)
 
 
+def test_ids_beyond_the_database_are_404_not_500(world: World, settings: Settings) -> None:
+    app = create_app(settings, stores=memory_stores())
+    huge = {key: 10**20 for key in _ids(world)}
+    failures = []
+    with Client(app=app, base_url="http://testserver.local") as client:
+        client.sign_in("admin")
+        for (method, path), _rule in sorted(EXPECTED.items()):
+            if method == "GET" and ":int}" in path:
+                response = _call(client, method, _concrete(path, huge))
+                if response.status_code not in {403, 404}:
+                    failures.append(f"{path}: {response.status_code}")
+    assert not failures, failures
+
+
 def test_unknown_community_is_404(client: Client) -> None:
     assert client.get("/c/nowhere").status_code == 404
     client.sign_in("admin")
