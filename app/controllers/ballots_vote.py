@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import ballots as actions
 from app.auth import Membership, community_guard, membership_for
 from app.ballots import BallotError
-from app.controllers.ballots_manage import local_time
+from app.controllers.ballot_views import local_time
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.models import (
