@@ -146,8 +146,8 @@ class Definition:
             "channels": list(self.channels),
             "paper_double_entry": self.paper_double_entry,
             "proxy_limit": self.proxy_limit,
-            "opens_at": _iso(self.opens_at),
-            "closes_at": _iso(self.closes_at),
+            "opens_at": iso_utc(self.opens_at),
+            "closes_at": iso_utc(self.closes_at),
             "early_close": self.early_close,
             "objection_days": self.objection_days,
             "electorate": self.electorate,
@@ -244,7 +244,10 @@ class Definition:
         raise KeyError(question_id)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
+    """A moment as the log writes it: UTC to the second, with a Z (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -4,7 +4,7 @@ turnout and charts; participation list and exports."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post, put
@@ -38,7 +38,7 @@ from app.controllers.ballot_views import (
 from app.i18n import gettext as _
 from app.models import Account, Ballot, BallotParticipation, BallotStatus, LogEntry, Role
 from app.web import page, redirect
-from ballots.ballot import MAX_QUESTIONS, Problem
+from ballots.ballot import MAX_QUESTIONS, Problem, iso_utc
 
 CHAIRS = (Role.chair,)
 READERS = (Role.chair, Role.auditor, Role.admin)  # see every participation list
@@ -425,11 +425,7 @@ def problems_json(found: list[Problem] | tuple[Problem, ...]) -> list[dict[str, 
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if moment is None else iso_utc(moment)
 
 
 def ballot_summary(ballot: Ballot) -> dict[str, Any]:

@@ -426,7 +426,7 @@ async def my_ballots(db: AsyncSession, m: Membership) -> list[MyBallot]:
         if not mine and not held and not m.has(Role.grid_member):
             continue
         done = await voted(db, ballot, mine + held)
-        definition = actions.parse_definition(ballot.definition)
+        definition = actions.frozen_definition(ballot)
         refusal = actions.window_state(ballot)
         found.append(
             MyBallot(
@@ -475,7 +475,7 @@ async def vote_context(
 ) -> VoteContext:
     assert m.person is not None and m.person.id is not None
     ballot = await open_ballot_or_404(db, m.community.id, number)
-    definition = actions.parse_definition(ballot.definition)
+    definition = actions.frozen_definition(ballot)
     proxy = (proxy or "").strip() or None
     if proxy is not None:
         held = await actions.proxies_held(db, ballot, m.person.id)
@@ -665,7 +665,7 @@ async def receipt(
     """What was recorded, and where it is sealed in the public log. While the sequencer has not
     integrated it yet, the status fragment polls itself every second."""
     ballot, entry = await cast_entry_or_404(db, membership, number, entry_id)
-    definition = actions.parse_definition(ballot.definition)
+    definition = actions.frozen_definition(ballot)
     return page(
         request,
         "ballots/receipt.html",
@@ -698,7 +698,7 @@ async def proxy_context(db: AsyncSession, m: Membership, ballot: Ballot) -> dict
                 .order_by(BallotProxy.principal)
             )
             given = [(code, name) for code, name in rows.all()]
-    definition = actions.parse_definition(ballot.definition)
+    definition = actions.frozen_definition(ballot)
     return {
         "m": m,
         "ballot": ballot,
@@ -875,7 +875,7 @@ async def paper_page(
     error: str | None = None,
     error_field: str | None = None,
 ) -> Template:
-    definition = actions.parse_definition(ballot.definition)
+    definition = actions.frozen_definition(ballot)
     q = q[:60]
     refused = actions.window_state(ballot)
     if refused is None and "paper" not in definition.channels:
@@ -934,7 +934,7 @@ async def paper_enter(
     """One reading of a paper form. With double entry the first reading waits (unpublished)
     for a second grid member's; the form counts when both agree."""
     ballot = await open_ballot_or_404(db, membership.community.id, number)
-    definition = actions.parse_definition(ballot.definition)
+    definition = actions.frozen_definition(ballot)
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in ("elector", "serial")}
     answers = answers_from_form(definition, form)
@@ -977,7 +977,7 @@ def ballot_error_json(request: Request[Any, Any, Any], error: BallotError) -> Re
     ballot = request.scope["state"].get("ballot")
     if ballot is not None:
         try:
-            definition = actions.parse_definition(ballot.definition)
+            definition = actions.frozen_definition(ballot)
         except BallotError:
             definition = None
     return Response(
