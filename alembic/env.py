@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
-from app.db import create_engine
+from app.db import create_engine, include_in_migrations
 from app.settings import load_settings
 
 target_metadata = SQLModel.metadata
@@ -19,6 +19,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_in_migrations,
     )
     with context.begin_transaction():
         context.run_migrations()

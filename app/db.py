@@ -45,3 +45,14 @@ async def session_scope(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session for one unit of work outside a request (CLI, demo, tests)."""
     async with create_sessionmaker(engine)() as session:
         yield session
+
+
+# The search indexes (FTS5 tables on SQLite, trigram indexes on PostgreSQL) are written by hand
+# in their migration: the models cannot describe them, so the drift check leaves them alone.
+SEARCH_OBJECTS = ("item_fts", "comment_fts", "ix_agenda_item_search_trgm", "ix_comment_body_trgm")
+
+
+def include_in_migrations(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (name and name.startswith(SEARCH_OBJECTS))

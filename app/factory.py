@@ -34,7 +34,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ballots, i18n, log, witness
 from app.auth import IdentityMiddleware, Membership, membership_for
-from app.controllers import account, api, ballots_manage, ballots_vote, community, register
+from app.controllers import (
+    account,
+    amendments,
+    api,
+    ballots_manage,
+    ballots_vote,
+    community,
+    consultation,
+    finding,
+    items,
+    meetings,
+    notifications,
+    register,
+    share,
+)
 from app.controllers import log as log_pages
 from app.db import create_engine, create_sessionmaker
 from app.logs import AccessLogMiddleware
@@ -95,6 +109,13 @@ def create_app(
                     *log_pages.ROUTES,
                     *ballots_vote.ROUTES,
                     *ballots_manage.ROUTES,
+                    *items.ROUTES,
+                    *consultation.ROUTES,
+                    *amendments.ROUTES,
+                    *meetings.ROUTES,
+                    *notifications.ROUTES,
+                    *finding.ROUTES,
+                    *share.ROUTES,
                 ],
                 include_in_schema=False,
             ),
@@ -118,7 +139,7 @@ def create_app(
             cookie_httponly=False,  # htmx reads nothing from it, but API clients copy it into a header
         ),
         template_config=TemplateConfig(
-            engine=JinjaTemplateEngine.from_environment(template_environment()),
+            engine=JinjaTemplateEngine.from_environment(template_environment(settings.base_url)),
         ),
         stores=StoreRegistry(stores or default_stores(settings)),
         before_request=refuse_impossible_ids,
@@ -168,7 +189,7 @@ def memory_stores() -> dict[str, Store]:
     return {"sessions": MemoryStore(), "ratelimit": MemoryStore()}
 
 
-def template_environment() -> Environment:
+def template_environment(base_url: str = "http://127.0.0.1:8000") -> Environment:
     env = Environment(
         loader=FileSystemLoader(Path(WEB_DIR / "templates")),
         autoescape=select_autoescape(default=True),
@@ -191,6 +212,8 @@ def template_environment() -> Environment:
         entry_time=log_pages.entry_time,
         entry_summary=log_pages.entry_summary,
         htmx_file=HTMX_FILE,
+        # share cards and feeds need whole addresses; the configured base URL, never the Host
+        absolute_url=lambda path: base_url + path,
         languages=(("zh_CN", "中文"), ("en", "English")),
     )
     return env

@@ -152,6 +152,7 @@ class Account(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=40, unique=True)
     phone: str | None = Field(default=None, max_length=11, unique=True)
     display_name: str = Field(max_length=60)
+    email: str | None = Field(default=None, max_length=200)  # for notices, if the person wants them
     password_hash: str = Field(max_length=200)
     is_active: bool = True
     created_at: datetime = _utc(default_factory=utcnow)
@@ -414,3 +415,288 @@ class BallotPaper(SQLModel, table=True):
     first_by: int = Field(foreign_key="account.id")
     second_by: int | None = Field(default=None, foreign_key="account.id")
     counted: bool = False
+
+
+# ---------------------------------------------------------------- deliberation (deliberation/)
+
+
+class AgendaItem(SQLModel, table=True):
+    """An agenda item (议题): drafted by a resident, co-signed, put on the agenda by the chair,
+    consulted on, decided and implemented. ``status`` follows ``deliberation.items``;
+    ``revision`` counts the body's versions (an amendment names the one it changes)."""
+
+    __tablename__ = "agenda_item"
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_agenda_item_community_id_status", "community_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    number: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=Text)  # Markdown source
+    body_html: str = Field(sa_type=Text)  # rendered and sanitised when written
+    revision: int = 1
+    category: str = Field(max_length=20)
+    scope_building_id: int | None = Field(default=None, foreign_key="building.id")
+    scope_grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    author_id: int = Field(foreign_key="account.id", index=True)
+    author_person_id: int | None = Field(default=None, foreign_key="person.id")
+    status: str = Field(default="draft", max_length=20)
+    cosign_threshold: int = 0  # fixed when published, from the community's setting
+    cosign_count: int = 0
+    declined_reason: str | None = Field(default=None, sa_type=Text)
+    consultation_opens_at: datetime | None = _utc(default=None)
+    consultation_closes_at: datetime | None = _utc(default=None)
+    decision_ballot_id: int | None = Field(default=None, foreign_key="ballot.id")
+    decision_meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    outcome: str | None = Field(default=None, max_length=20)  # adopted | rejected
+    implementation: str | None = Field(default=None, max_length=20)  # in_progress|done|abandoned
+    created_at: datetime = _utc(default_factory=utcnow)
+    published_at: datetime | None = _utc(default=None)
+    updated_at: datetime = _utc(default_factory=utcnow, index=True)
+
+
+class DeliberationSettings(SQLModel, table=True):
+    """A community's rules for agenda items: how much support puts an item before the chair."""
+
+    __tablename__ = "deliberation_settings"
+    community_id: int = Field(foreign_key="community.id", primary_key=True)
+    cosign_residents: int = 20  # a fixed number of residents ...
+    cosign_household_permille: int = 0  # ... or this share of households (10 = 1 %), if larger
+    comments_per_hour: int = 20  # posting limit per account
+
+
+class ItemRevision(SQLModel, table=True):
+    """Each version of an item's text; an accepted amendment makes a new one."""
+
+    __tablename__ = "item_revision"
+    __table_args__ = (UniqueConstraint("item_id", "revision"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    item_id: int = Field(foreign_key="agenda_item.id", index=True)
+    revision: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=Text)
+    amendment_id: int | None = Field(default=None, foreign_key="amendment.id")
+    created_by: int = Field(foreign_key="account.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class ItemAttachment(SQLModel, table=True):
+    """An image or PDF attached to an item; its type is what its content says, not its name."""
+
+    __tablename__ = "item_attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    item_id: int = Field(foreign_key="agenda_item.id", index=True)
+    filename: str = Field(max_length=200)
+    media_type: str = Field(max_length=40)
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_type=LargeBinary)
+    uploaded_by: int = Field(foreign_key="account.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class ItemCosign(SQLModel, table=True):
+    """A resident's support (附议) for an item: one per person, never the author's own."""
+
+    __tablename__ = "item_cosign"
+    item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class ItemEvent(SQLModel, table=True):
+    """One step of an item's history (a transition or a progress post), with its log entry."""
+
+    __tablename__ = "item_event"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    item_id: int = Field(foreign_key="agenda_item.id", index=True)
+    action: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    note: str | None = Field(default=None, sa_type=Text)  # reason or progress post (Markdown)
+    note_html: str | None = Field(default=None, sa_type=Text)
+    actor_id: int | None = Field(default=None, foreign_key="account.id")
+    entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class ItemFollow(SQLModel, table=True):
+    """Who hears about an item's changes: its author, co-signers, commenters and followers."""
+
+    __tablename__ = "item_follow"
+    item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True, index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+
+
+class Comment(SQLModel, table=True):
+    """A comment in an item's consultation. ``path`` is the zero-padded ids from the thread's
+    root down to this comment, so one ordered query reads a whole tree."""
+
+    __table_args__ = (
+        Index("ix_comment_item_id_path", "item_id", "path"),
+        Index("ix_comment_author_id_created_at", "author_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    item_id: int = Field(foreign_key="agenda_item.id")
+    parent_id: int | None = Field(default=None, foreign_key="comment.id", index=True)
+    path: str = Field(default="", max_length=1000)
+    depth: int = 0
+    author_id: int = Field(foreign_key="account.id")
+    body: str = Field(sa_type=Text)  # Markdown source
+    body_html: str = Field(sa_type=Text)  # rendered and sanitised when written
+    revision: int = 1
+    agree_count: int = 0
+    disagree_count: int = 0
+    question_count: int = 0
+    hidden_reason: str | None = Field(default=None, max_length=30)
+    hidden_by: int | None = Field(default=None, foreign_key="account.id")
+    hidden_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc(default_factory=utcnow)
+    edited_at: datetime | None = _utc(default=None)
+
+
+class CommentRevision(SQLModel, table=True):
+    """An earlier text of an edited comment."""
+
+    __tablename__ = "comment_revision"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    revision: int
+    body: str = Field(sa_type=Text)
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class CommentReaction(SQLModel, table=True):
+    """One reaction per account and comment: agree, disagree or question."""
+
+    __tablename__ = "comment_reaction"
+    comment_id: int = Field(foreign_key="comment.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    kind: str = Field(max_length=10)
+
+
+class CommentReport(SQLModel, table=True):
+    """A resident's report of a comment, for the moderators of its grid."""
+
+    __tablename__ = "comment_report"
+    __table_args__ = (UniqueConstraint("comment_id", "reporter_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    comment_id: int = Field(foreign_key="comment.id", index=True)
+    reporter_id: int = Field(foreign_key="account.id")
+    reason: str = Field(max_length=30)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _utc(default_factory=utcnow)
+    resolved_at: datetime | None = _utc(default=None)
+    resolved_by: int | None = Field(default=None, foreign_key="account.id")
+
+
+class Amendment(SQLModel, table=True):
+    """A proposed change to an item's text, against the revision it was written for."""
+
+    __table_args__ = (UniqueConstraint("item_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    item_id: int = Field(foreign_key="agenda_item.id", index=True)
+    number: int
+    author_id: int = Field(foreign_key="account.id")
+    base_revision: int
+    body: str = Field(sa_type=Text)  # the whole proposed text
+    rationale: str = Field(default="", sa_type=Text)
+    status: str = Field(default="proposed", max_length=20)  # proposed|accepted|rejected|put_to_vote
+    decided_by: int | None = Field(default=None, foreign_key="account.id")
+    decided_at: datetime | None = _utc(default=None)
+    decision_note: str | None = Field(default=None, sa_type=Text)
+    ballot_id: int | None = Field(default=None, foreign_key="ballot.id")
+    entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class ItemSummary(SQLModel, table=True):
+    """The chair's summary of the arguments: ``points`` is a list of
+    ``{"side": "for"|"against", "text": ..., "comments": [comment ids]}``."""
+
+    __tablename__ = "item_summary"
+    item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    points: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    published_by: int = Field(foreign_key="account.id")
+    published_at: datetime = _utc(default_factory=utcnow)
+    entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+
+
+class Meeting(SQLModel, table=True):
+    """A meeting convened by the chair: where and when, its agenda, attendance and minutes."""
+
+    __table_args__ = (UniqueConstraint("community_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    number: int
+    title: str = Field(max_length=200)
+    kind: str = Field(default="residents", max_length=20)  # residents | owners | council
+    place: str = Field(max_length=200)
+    starts_at: datetime = _utc()
+    agenda: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="convened", max_length=20)  # convened | held | cancelled
+    attendance: int | None = None  # people present
+    eligible: int | None = None  # of how many entitled to attend
+    minutes: str | None = Field(default=None, sa_type=Text)
+    minutes_html: str | None = Field(default=None, sa_type=Text)
+    convened_by: int = Field(foreign_key="account.id")
+    convened_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    minutes_entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
+    created_at: datetime = _utc(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """An in-app notice for one account. ``kind`` and ``params`` are rendered in the reader's
+    language when shown."""
+
+    __table_args__ = (Index("ix_notification_account_id_read_at", "account_id", "read_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    account_id: int = Field(foreign_key="account.id")
+    kind: str = Field(max_length=30)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    link: str = Field(max_length=300)
+    created_at: datetime = _utc(default_factory=utcnow)
+    read_at: datetime | None = _utc(default=None)
+
+
+class NotificationPreference(SQLModel, table=True):
+    """Whether an account receives a kind of notice on a channel (in-app, e-mail, SMS)."""
+
+    __tablename__ = "notification_preference"
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    kind: str = Field(max_length=30, primary_key=True)
+    channel: str = Field(max_length=10, primary_key=True)
+    enabled: bool
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An e-mail or SMS waiting for the sender, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_sent_at_id", "sent_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    account_id: int = Field(foreign_key="account.id")
+    channel: str = Field(max_length=10)  # email | sms
+    address: str = Field(max_length=200)
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_type=Text)
+    created_at: datetime = _utc(default_factory=utcnow)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = _utc(default=None)

@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
+from app.db import include_in_migrations
 from tests.conftest import Database
 
 
@@ -17,7 +18,7 @@ def test_models_match_the_migrations(database: Database) -> None:
         connection = await session.connection()
 
         def compare(sync_connection: Any) -> list[Any]:
-            context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+            context = MigrationContext.configure(sync_connection, opts={"compare_type": True, "include_object": include_in_migrations})
             return list(compare_metadata(context, SQLModel.metadata))
 
         return await connection.run_sync(compare)

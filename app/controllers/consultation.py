@@ -1,0 +1,7 @@
+"""Pages for consultation (issue 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
