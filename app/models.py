@@ -651,6 +651,8 @@ class Meeting(SQLModel, table=True):
     status: str = Field(default="convened", max_length=20)  # convened | held | cancelled
     attendance: int | None = None  # people present
     eligible: int | None = None  # of how many entitled to attend
+    # the votes taken, per agenda item: {"item": n, "for": a, "against": b, "abstain": c, "outcome"}
+    votes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     minutes: str | None = Field(default=None, sa_type=Text)
     minutes_html: str | None = Field(default=None, sa_type=Text)
     convened_by: int = Field(foreign_key="account.id")

@@ -85,6 +85,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attendance', sa.Integer(), nullable=True),
     sa.Column('eligible', sa.Integer(), nullable=True),
+    sa.Column('votes', sa.JSON(), nullable=False),
     sa.Column('minutes', sa.Text(), nullable=True),
     sa.Column('minutes_html', sa.Text(), nullable=True),
     sa.Column('convened_by', sa.Integer(), nullable=False),
