@@ -47,6 +47,7 @@ from app.controllers import (
     meetings,
     notifications,
     register,
+    rules,
     share,
 )
 from app.controllers import log as log_pages
@@ -116,6 +117,7 @@ def create_app(
                     *notifications.ROUTES,
                     *finding.ROUTES,
                     *share.ROUTES,
+                    *rules.ROUTES,
                 ],
                 include_in_schema=False,
             ),

@@ -55,6 +55,8 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/c/{slug:str}/roles"): ADMIN,
     ("POST", "/c/{slug:str}/roles"): ADMIN,
     ("POST", "/c/{slug:str}/roles/{grant_id:int}/revoke"): ADMIN,
+    ("GET", "/c/{slug:str}/rules"): PUBLIC,
+    ("POST", "/c/{slug:str}/rules"): ADMIN,
     ("GET", "/c/{slug:str}/log"): PUBLIC,
     ("GET", "/c/{slug:str}/log/{seq:int}"): PUBLIC,
     ("GET", "/c/{slug:str}/log/{seq:int}/receipt.tlog-proof"): PUBLIC,
