@@ -25,7 +25,6 @@ from app.models import (
     BallotStatus,
     Building,
     Community,
-    DeliberationSettings,
     Grid,
     ItemAttachment,
     ItemCosign,
@@ -37,11 +36,10 @@ from app.models import (
     Person,
     Role,
     RoleGrant,
-    Unit,
-    UnitLink,
     utcnow,
 )
 from app.notify import notify
+from app.rules import current_threshold
 from ballots.ballot import iso_utc
 from deliberation.attachments import AttachmentRefused, Checked, check_attachment, check_count
 from deliberation.items import (
@@ -55,7 +53,6 @@ from deliberation.items import (
     Status,
     Transition,
     TransitionRefused,
-    cosign_threshold,
     transition,
 )
 from deliberation.text import (
@@ -450,45 +447,12 @@ async def delete_attachment(
 # --- publishing and co-signing -----------------------------------------------------------------
 
 
-async def households(session: AsyncSession, community_id: int) -> int:
-    """Units with someone currently linked to them."""
-    return int(
-        (
-            await session.execute(
-                select(func.count(func.distinct(UnitLink.unit_id)))
-                .select_from(UnitLink)
-                .join(Unit, Unit.id == UnitLink.unit_id)
-                .where(
-                    UnitLink.community_id == community_id,
-                    Unit.community_id == community_id,
-                    UnitLink.until.is_(None),
-                )
-            )
-        ).scalar_one()
-    )
-
-
-async def deliberation_settings(session: AsyncSession, community_id: int) -> DeliberationSettings:
-    """The community's row, or the model's defaults if it has none."""
-    found = await session.get(DeliberationSettings, community_id)
-    return found or DeliberationSettings(community_id=community_id)
-
-
-async def threshold_for(session: AsyncSession, community_id: int) -> int:
-    rules = await deliberation_settings(session, community_id)
-    return cosign_threshold(
-        rules.cosign_residents,
-        rules.cosign_household_permille,
-        await households(session, community_id),
-    )
-
-
 async def publish(session: AsyncSession, item: AgendaItem, actor: Account) -> int:
     """The author makes the draft public: it starts collecting co-signatures until the
     community's threshold, fixed now. Revision 1 of the text is kept; the author follows."""
     _require_author(item, actor)
     _step(item, "publish")
-    threshold = await threshold_for(session, item.community_id)
+    threshold = await current_threshold(session, item.community_id)
     now = utcnow()
     entry_id = await log.append(
         session,

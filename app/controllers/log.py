@@ -286,6 +286,8 @@ def entry_summary(entry: LogEntry) -> str:
         return ballot_entry_summary(entry.type, payload)
     if entry.type == "key.rotated":
         return _("The log's signing key was replaced; the old key signed the handover.")
+    if entry.type.startswith(("item.", "amendment.", "summary.", "comment.", "meeting.")):
+        return deliberation_entry_summary(entry.type, payload)
     return entry_type_label(entry.type)
 
 
@@ -343,4 +345,126 @@ def ballot_entry_summary(type_: str, payload: dict[str, Any]) -> str:
         )
     if type_ == "tally.final":
         return _("The result of ballot #%(n)s is final.", n=number)
+    return entry_type_label(type_)
+
+
+def deliberation_entry_summary(type_: str, p: dict[str, Any]) -> str:
+    """An agenda item, amendment, summary, moderation or meeting entry in words."""
+    from app.controllers.ballot_views import local_time
+    from app.controllers.items import category_label, outcome_label, progress_label, status_label
+
+    n = p.get("item")
+    if type_ == "item.transitioned":
+        action = p.get("action")
+        if action == "publish":
+            return _(
+                "Item #%(n)s “%(title)s” (%(category)s) published; it needs %(threshold)s "
+                "co-signatures. Text fingerprint %(digest)s.",
+                n=n,
+                title=p.get("title", ""),
+                category=category_label(str(p.get("category"))),
+                threshold=p.get("threshold"),
+                digest=str(p.get("body_sha256", ""))[:16],
+            )
+        if action == "decline":
+            return _("Item #%(n)s declined by the chair: %(reason)s", n=n, reason=p.get("reason"))
+        if action == "open_consultation":
+            return _(
+                "Item #%(n)s: consultation open from %(start)s to %(end)s (Beijing time).",
+                n=n,
+                start=local_time(p.get("opens_at")),
+                end=local_time(p.get("closes_at")),
+            )
+        if action == "decide" and "ballot" in p:
+            return _(
+                "Item #%(n)s decided by ballot #%(ballot)s: %(outcome)s.",
+                n=n,
+                ballot=p["ballot"],
+                outcome=outcome_label(p.get("outcome")),
+            )
+        if action == "decide":
+            return _(
+                "Item #%(n)s decided by meeting #%(meeting)s: %(outcome)s.",
+                n=n,
+                meeting=p.get("meeting"),
+                outcome=outcome_label(p.get("outcome")),
+            )
+        if "progress" in p:
+            return _(
+                "Item #%(n)s: implementation %(progress)s (%(status)s).",
+                n=n,
+                progress=progress_label(p["progress"]),
+                status=status_label(str(p.get("to"))),
+            )
+        return _(
+            "Item #%(n)s: %(before)s → %(after)s.",
+            n=n,
+            before=status_label(str(p.get("from"))),
+            after=status_label(str(p.get("to"))),
+        )
+    if type_ == "item.cosigned":
+        return _(
+            "Item #%(n)s co-signed: %(count)s of %(threshold)s.",
+            n=n,
+            count=p.get("count"),
+            threshold=p.get("threshold"),
+        )
+    if type_ == "amendment.decided":
+        decision = p.get("decision")
+        if decision == "accepted":
+            return _(
+                "Amendment %(k)s to item #%(n)s accepted: the text is now revision %(r)s.",
+                k=p.get("amendment"),
+                n=n,
+                r=p.get("revision"),
+            )
+        if decision == "put_to_vote":
+            return _(
+                "Amendment %(k)s to item #%(n)s put to a vote (ballot #%(ballot)s).",
+                k=p.get("amendment"),
+                n=n,
+                ballot=p.get("ballot"),
+            )
+        return _("Amendment %(k)s to item #%(n)s rejected.", k=p.get("amendment"), n=n)
+    if type_ == "summary.published":
+        points = p.get("points") or []
+        return _(
+            "The chair's summary of item #%(n)s: %(pro)s points for, %(con)s against.",
+            n=n,
+            pro=sum(1 for x in points if x.get("side") == "for"),
+            con=sum(1 for x in points if x.get("side") == "against"),
+        )
+    if type_ == "comment.moderated":
+        reasons = {
+            "personal_attack": _("personal attack"),
+            "private_data": _("someone's private data"),
+            "off_topic": _("off topic"),
+            "spam": _("spam"),
+            "illegal": _("unlawful content"),
+        }
+        by = _("the chair") if p.get("by") == "chair" else _("a grid member")
+        reason = reasons.get(str(p.get("reason")), str(p.get("reason")))
+        if p.get("action") == "restored":
+            return _("A comment on item #%(n)s was shown again by %(by)s.", n=n, by=by)
+        return _(
+            "A comment on item #%(n)s was hidden by %(by)s: %(reason)s.", n=n, by=by, reason=reason
+        )
+    if type_ == "meeting.convened":
+        return _(
+            "Meeting #%(m)s “%(title)s” convened for %(start)s at %(place)s, with %(k)s items.",
+            m=p.get("meeting"),
+            title=p.get("title", ""),
+            start=local_time(p.get("starts_at")),
+            place=p.get("place", ""),
+            k=len(p.get("agenda") or []),
+        )
+    if type_ == "meeting.minutes":
+        return _(
+            "Minutes of meeting #%(m)s: %(present)s of %(eligible)s present, %(votes)s votes "
+            "recorded.",
+            m=p.get("meeting"),
+            present=p.get("attendance"),
+            eligible=p.get("eligible"),
+            votes=len(p.get("votes") or []),
+        )
     return entry_type_label(type_)

@@ -5,7 +5,9 @@ action writes exactly one log entry; co-signs in parallel all count, on SQLite a
 from __future__ import annotations
 
 import asyncio
+import html
 import io
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from app import ballots
 from app import items as actions
+from app.controllers.log import entry_summary
 from app.db import create_engine, create_sessionmaker
 from app.items import DeliberationError, Upload
 from app.models import (
@@ -39,7 +42,7 @@ from app.models import (
 )
 from app.register_import import import_file
 from app.settings import Settings
-from tests.app.conftest import World, settle
+from tests.app.conftest import Client, World, settle
 from tests.conftest import in_thread
 
 BODY = "## 背景\n\n小区东门**夜间**没有照明。\n\n- 装两盏路灯\n- 每晚 18 点到 6 点"
@@ -788,3 +791,508 @@ def test_every_item_action_writes_one_entry_or_none(world: World) -> None:
     ]
     events = rows(world, ItemEvent)
     assert len({e.entry_id for e in events}) == len(events)  # each step its own entry
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def text(response: Any) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def english(client: Client, username: str | None = None) -> Client:
+    client.cookies.set("yishi_lang", "en")
+    if username:
+        client.sign_in(username)
+    return client
+
+
+def another(client: Client, username: str | None = None) -> Client:
+    """A second browser on the same app."""
+    other = Client(app=client.app, base_url=str(client.base_url))
+    other.blocking_portal = client.blocking_portal
+    return english(other, username)
+
+
+def new_item(client: Client, files: list[tuple[str, bytes, str]] = (), **fields: str) -> Any:  # type: ignore[assignment]
+    data = {"title": "东门装路灯", "body": BODY, "category": "security", "scope": ""} | fields
+    return client.form(
+        "/c/z/items/new",
+        data,
+        files=[("attachments", (name, content, kind)) for name, content, kind in files] or None,
+    )
+
+
+def number_of(response: Any) -> int:
+    assert response.status_code == 303, response.text
+    found = re.match(r"/c/z/items/(\d+)", response.headers["location"])
+    assert found, response.headers["location"]
+    return int(found.group(1))
+
+
+def test_drafting_on_the_page_with_attachments(world: World, client: Client) -> None:
+    english(client, "resident")
+    form = client.get("/c/z/items/new")
+    assert form.status_code == 200
+    assert 'enctype="multipart/form-data"' in form.text and 'name="_csrf_token"' in form.text
+    for label in ("Parking", "Safety and security", "Greening", "Facilities", "Budget", "Other"):
+        assert label in form.text
+    assert "Building 3" in form.text and "Grid: 第二网格" in form.text
+    created = new_item(
+        client, [("东门.png", png(), "image/png"), ("方案.pdf", PDF, "application/pdf")]
+    )
+    number = number_of(created)
+    assert created.headers["location"].endswith("done=drafted")
+    page = client.get(f"/c/z/items/{number}")
+    assert page.status_code == 200
+    words = text(page)
+    assert "Only you can see this draft" in words and "Publish" in words
+    assert "<strong>夜间</strong>" in page.text
+    [image, pdf] = rows(world, ItemAttachment)
+    assert f'<img src="/c/z/items/{number}/attachments/{image.id}" alt="东门.png"' in page.text
+    assert (
+        f'href="/c/z/items/{number}/attachments/{pdf.id}"' in page.text and "(PDF, 1 KB)" in words
+    )
+    assert 'property="og:title"' not in page.text  # a draft is not shared
+
+    # a draft does not exist for anyone else
+    assert another(client, "owner").get(f"/c/z/items/{number}").status_code == 404
+    assert another(client).get(f"/c/z/items/{number}").status_code == 404
+    assert (
+        another(client, "owner").get(f"/c/z/items/{number}/attachments/{image.id}").status_code
+        == 404
+    )
+    assert another(client, "owner").get(f"/c/z/items/{number}/edit").status_code == 404
+    listing = another(client, "owner").get("/c/z/items")
+    assert "东门装路灯" not in listing.text
+    mine = client.get("/c/z/items")
+    assert "My drafts" in mine.text and f"#{number} 东门装路灯" in text(mine)
+
+    # edit, then take a file off again
+    edit = client.get(f"/c/z/items/{number}/edit")
+    assert edit.status_code == 200 and "东门.png" in edit.text
+    saved = client.form(
+        f"/c/z/items/{number}/edit",
+        {"title": "东门装两盏路灯", "body": BODY, "category": "facilities", "scope": ""},
+    )
+    assert saved.status_code == 303
+    assert item_row(world, number).title == "东门装两盏路灯"
+    assert client.form(f"/c/z/items/{number}/attachments/{pdf.id}/delete").status_code == 303
+    assert count(world, ItemAttachment) == 1
+    assert client.form(f"/c/z/items/{number}/attachments/{pdf.id}/delete").status_code == 404
+    owner = another(client, "owner")
+    assert owner.form(f"/c/z/items/{number}/attachments/{image.id}/delete").status_code == 404
+    assert entries(world) == []
+
+
+def test_only_people_in_the_register_reach_the_draft_form(world: World, client: Client) -> None:
+    english(client, "auditor")
+    assert client.get("/c/z/items/new").status_code == 403
+    assert new_item(client).status_code == 403
+    away = another(client).get("/c/z/items/new", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"].startswith("/signin")
+    assert "Propose an item" not in client.get("/c/z/items").text
+    assert count(world, AgendaItem) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "files", "words"),
+    [
+        ({"title": ""}, [], "Title: please fill this in."),
+        (
+            {"body": "x" * 20_001},
+            [],
+            "Text is too long: at most 20000 characters, you wrote 20001.",
+        ),
+        ({"category": ""}, [], "Choose one of the categories."),
+        ({"scope": "building:99999"}, [], "Choose a building or a grid of this community"),
+        (
+            {},
+            [("notice.png", b"<html><script>alert(1)</script></html>", "image/png")],
+            "“notice.png” is not a picture (PNG, JPEG, WebP, GIF) or a PDF, whatever its name says.",
+        ),
+        (
+            {},
+            [("plan.pdf", b"MZ\x90\x00" + b"\x00" * 300, "application/pdf")],
+            "“plan.pdf” is not a picture (PNG, JPEG, WebP, GIF) or a PDF",
+        ),
+        (
+            {},
+            [("big.pdf", PDF + b"\x00" * (5 * 1024 * 1024), "application/pdf")],
+            "“big.pdf” is larger than 5 MB.",
+        ),
+        (
+            {},
+            [("cut.png", png((64, 64))[:-40], "image/png")],
+            "“cut.png” is damaged or incomplete",
+        ),
+        (
+            {},
+            [(f"{i}.png", png(), "image/png") for i in range(6)],
+            "An item may have at most 5 attachments.",
+        ),
+    ],
+)
+def test_bad_drafts_are_refused_on_the_page(
+    world: World,
+    client: Client,
+    fields: dict[str, str],
+    files: list[tuple[str, bytes, str]],
+    words: str,
+) -> None:
+    english(client, "resident")
+    refused = new_item(client, files, **fields)
+    assert refused.status_code == 400, refused.status_code
+    assert words in text(refused)
+    assert "Nothing was saved." in text(refused)
+    assert count(world, AgendaItem) == 0 and count(world, ItemAttachment) == 0
+    if fields.get("title") is None:  # what was typed comes back
+        assert "东门装路灯" in refused.text
+
+
+def test_attachments_are_served_safely(world: World, client: Client) -> None:
+    english(client, "resident")
+    name = '东门 夜景"<b>.png'
+    number = number_of(
+        new_item(client, [(name, png(), "image/png"), ("方案 1.pdf", PDF, "application/pdf")])
+    )
+    image, pdf = rows(world, ItemAttachment)
+    assert image.filename == '东门 夜景"<b>.png'
+    page = client.get(f"/c/z/items/{number}")
+    assert 'alt="东门 夜景&#34;&lt;b&gt;.png"' in page.text  # escaped, not markup
+    served = client.get(f"/c/z/items/{number}/attachments/{image.id}")
+    assert served.status_code == 200 and served.content == png()
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-security-policy"] == "sandbox"
+    assert served.headers["content-disposition"] == (
+        'inline; filename="__ ___<b>.png"; '
+        "filename*=UTF-8''%E4%B8%9C%E9%97%A8%20%E5%A4%9C%E6%99%AF%22%3Cb%3E.png"
+    )
+    document = client.get(f"/c/z/items/{number}/attachments/{pdf.id}")
+    assert document.headers["content-type"] == "application/pdf"
+    assert document.headers["content-disposition"].startswith('attachment; filename="__ 1.pdf"')
+    assert document.headers["cache-control"] == "private, no-store"  # still a draft
+    assert client.get(f"/c/z/items/{number}/attachments/{pdf.id + 100}").status_code == 404
+    client.form(f"/c/z/items/{number}/publish")
+    # published: anyone may read it, and nobody may take it off any more
+    assert another(client).get(f"/c/z/items/{number}/attachments/{pdf.id}").status_code == 200
+    assert client.form(f"/c/z/items/{number}/attachments/{pdf.id}/delete").status_code == 409
+
+
+def test_publishing_and_cosigning_on_the_page(
+    world: World, client: Client, settings: Settings
+) -> None:
+    set_threshold(world, 2)
+    english(client, "resident")
+    number = number_of(new_item(client))
+    assert another(client, "owner").form(f"/c/z/items/{number}/publish").status_code == 404
+    published_ = client.form(f"/c/z/items/{number}/publish")
+    assert published_.status_code == 303 and "done=published" in published_.headers["location"]
+    assert client.form(f"/c/z/items/{number}/publish").status_code == 409
+    assert len(entries(world, "item.transitioned")) == 1
+    page = client.get(f"/c/z/items/{number}")
+    assert "0 of 2 co-signatures needed" in text(page)
+    assert "share them with your neighbours" not in page.text
+    assert "This is your item" in text(page)
+    assert 'property="og:title" content="东门装路灯"' in page.text
+    assert f'content="http://testserver.local/c/z/items/{number}/card.png"' in page.text
+    own = client.form(f"/c/z/items/{number}/cosign")
+    assert own.status_code == 409 and "You cannot co-sign your own item." in text(own)
+
+    owner = another(client, "owner")
+    assert "Co-sign this item" in owner.get(f"/c/z/items/{number}").text
+    # htmx: only the panel comes back
+    panel = owner.post(
+        f"/c/z/items/{number}/cosign",
+        headers={"HX-Request": "true", "x-csrftoken": owner.csrf()},
+    )
+    assert panel.status_code == 200 and "<html" not in panel.text
+    assert 'id="cosign"' in panel.text and "1 of 2 co-signatures needed" in text(panel)
+    assert "You have co-signed this item." in text(panel) and "王秀英" in panel.text
+    twice = owner.post(
+        f"/c/z/items/{number}/cosign",
+        headers={"HX-Request": "true", "x-csrftoken": owner.csrf()},
+    )
+    assert twice.status_code == 409 and "You have already co-signed this item." in twice.text
+    assert "<html" not in twice.text
+    assert another(client, "auditor").form(f"/c/z/items/{number}/cosign").status_code == 403
+    assert another(client).form(f"/c/z/items/{number}/cosign").status_code == 401
+    grid = another(client, "grid")
+    done = grid.form(f"/c/z/items/{number}/cosign")
+    assert done.status_code == 303 and "done=cosigned" in done.headers["location"]
+    late = another(client, "chair").form(f"/c/z/items/{number}/cosign")
+    assert late.status_code == 409
+    assert "This item is no longer collecting co-signatures." in text(late)
+    assert len(entries(world, "item.cosigned")) == 2
+    settle(world, settings)
+    page = grid.get(f"/c/z/items/{number}")
+    words = text(page)
+    assert "Before the chair" in words and "2 people co-signed" in words
+    assert "王秀英" in words and "孙丽" in words
+    assert 'aria-current="step"' in page.text
+    assert "Enough co-signatures: put before the chair (automatic)" in words
+    seqs = [e.seq for e in entries(world) if e.type.startswith("item.")]
+    assert all(f'href="/c/z/log/{seq}"' in page.text for seq in (seqs[0], seqs[-1]))
+
+
+def test_following(world: World, client: Client) -> None:
+    number = published(world, 5)
+    english(client, "owner")
+    page = client.get(f"/c/z/items/{number}")
+    assert "Follow this item" in page.text
+    answer = client.post(
+        f"/c/z/items/{number}/follow",
+        data={"follow": "yes"},
+        headers={"HX-Request": "true", "x-csrftoken": client.csrf()},
+    )
+    assert answer.status_code == 200 and "<html" not in answer.text
+    assert 'id="follow"' in answer.text and "Following: stop" in answer.text
+    assert world.ids["owner"] in {f.account_id for f in rows(world, ItemFollow)}
+    stop = client.form(f"/c/z/items/{number}/follow", {"follow": "no"})
+    assert stop.status_code == 303
+    assert world.ids["owner"] not in {f.account_id for f in rows(world, ItemFollow)}
+    # any member of the community may follow (an auditor too), nobody from outside
+    assert another(client, "auditor").form(f"/c/z/items/{number}/follow").status_code == 303
+    assert another(client, "otheradmin").form(f"/c/z/items/{number}/follow").status_code == 403
+    assert another(client).form(f"/c/z/items/{number}/follow").status_code == 401
+    hidden = draft(world, "owner")
+    assert another(client, "grid").form(f"/c/z/items/{hidden}/follow").status_code == 404
+
+
+def test_the_chair_alone_moves_an_item(world: World, client: Client) -> None:
+    number = submitted(world)
+    english(client, "resident")
+    page = client.get(f"/c/z/items/{number}")
+    assert "For the chair" not in page.text and "/accept" not in page.text
+    before = len(entries(world))
+    for step in ("accept", "decline", "open-consultation", "close-consultation",
+                 "prepare-ballot", "decide", "progress", "close"):  # fmt: skip
+        assert client.form(f"/c/z/items/{number}/{step}").status_code == 403, step
+        assert another(client).form(f"/c/z/items/{number}/{step}").status_code == 401, step
+    assert len(entries(world)) == before
+    chair = another(client, "chair")
+    page = chair.get(f"/c/z/items/{number}")
+    assert "Put it on the agenda" in page.text and "Decline the item" in page.text
+    assert "Open the consultation" not in page.text
+    refused = chair.form(f"/c/z/items/{number}/decline", {"reason": "  "})
+    assert refused.status_code == 400 and "Reason: please fill this in." in text(refused)
+    assert 'aria-invalid="true"' in refused.text
+    assert chair.form(f"/c/z/items/{number}/accept").status_code == 303
+    again = chair.form(f"/c/z/items/{number}/accept")
+    assert again.status_code == 409 and "not possible while the item is “On the agenda”" in text(
+        again
+    )
+    assert len(entries(world)) == before + 1
+
+
+def test_declining_on_the_page(world: World, client: Client) -> None:
+    number = published(world, 5)
+    chair = english(client, "chair")
+    reason = "<script>alert(1)</script> 已有同类改造计划"
+    assert chair.form(f"/c/z/items/{number}/decline", {"reason": reason}).status_code == 303
+    page = another(client).get(f"/c/z/items/{number}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 已有同类改造计划" in page.text
+    assert "<script>alert(1)" not in page.text
+    steps = re.findall(r'<li class="step-(\w+)"', page.text)
+    assert steps == ["done", "current"]  # collecting, then declined
+    assert "Why the chair declined it" in page.text
+
+
+def test_consultation_ballot_decision_and_progress_on_the_page(
+    world: World, client: Client, settings: Settings
+) -> None:
+    number = submitted(world)
+    chair = english(client, "chair")
+    chair.form(f"/c/z/items/{number}/accept")
+    page = chair.get(f"/c/z/items/{number}")
+    assert 'type="datetime-local"' in page.text and "Prepare a ballot" in page.text
+    now = utcnow() + timedelta(hours=8)  # Beijing time is UTC+8
+    local = "%Y-%m-%dT%H:%M"
+    cases = [
+        ({"opens_at": "", "closes_at": "2030-01-01T10:00"}, "Opens: enter a date and time"),
+        (
+            {
+                "opens_at": now.strftime(local),
+                "closes_at": (now - timedelta(days=1)).strftime(local),
+            },
+            "The closing time must come after the opening time.",
+        ),
+        (
+            {
+                "opens_at": (now - timedelta(days=3)).strftime(local),
+                "closes_at": (now - timedelta(days=1)).strftime(local),
+            },
+            "The closing time must lie in the future.",
+        ),
+    ]
+    for form, words in cases:
+        refused = chair.form(f"/c/z/items/{number}/open-consultation", form)
+        assert refused.status_code == 400 and words in text(refused), text(refused)[:500]
+        assert form["closes_at"] in refused.text  # what was typed stays in the form
+    opens, closes = now - timedelta(minutes=1), now + timedelta(days=14)
+    opened = chair.form(
+        f"/c/z/items/{number}/open-consultation",
+        {"opens_at": opens.strftime(local), "closes_at": closes.strftime(local)},
+    )
+    assert opened.status_code == 303
+    item = item_row(world, number)
+    assert item.status == "consultation"
+    assert (item.consultation_closes_at - utcnow()).days in (13, 14)
+    page = chair.get(f"/c/z/items/{number}")
+    assert closes.strftime("%Y-%m-%d %H:%M") in text(page)
+    assert chair.form(f"/c/z/items/{number}/close-consultation").status_code == 303
+    prepared = chair.form(f"/c/z/items/{number}/prepare-ballot")
+    assert prepared.status_code == 303
+    [ballot] = rows(world, Ballot)
+    assert prepared.headers["location"] == f"/c/z/ballots/{ballot.number}/edit"
+    decide_early = chair.form(f"/c/z/items/{number}/decide", {"by": "ballot"})
+    assert decide_early.status_code == 409
+    assert f"Ballot #{ballot.number} has no counted result yet." in text(decide_early)
+    tallied_ballot(world, number, "yes")
+    page = chair.get(f"/c/z/items/{number}")
+    assert f"By ballot #{ballot.number}: Adopted" in text(page)
+    decided = chair.form(f"/c/z/items/{number}/decide", {"by": "ballot"})
+    assert decided.status_code == 303
+    assert (item_row(world, number).status, item_row(world, number).outcome) == (
+        "decided",
+        "adopted",
+    )
+    empty = chair.form(f"/c/z/items/{number}/progress", {"progress": "", "state": "in_progress"})
+    assert empty.status_code == 400 and "Progress report: please fill this in." in text(empty)
+    chair.form(
+        f"/c/z/items/{number}/progress", {"progress": "施工队**已进场**", "state": "in_progress"}
+    )
+    assert item_row(world, number).status == "implementing"
+    chair.form(f"/c/z/items/{number}/progress", {"progress": "两盏灯已亮", "state": "done"})
+    item = item_row(world, number)
+    assert (item.status, item.implementation) == ("closed", "done")
+    settle(world, settings)
+    page = another(client).get(f"/c/z/items/{number}")
+    words = text(page)
+    assert "Decision: Adopted" in words and f"#{ballot.number}" in words
+    assert "<strong>已进场</strong>" in page.text  # the progress post, rendered safely
+    assert "For the chair" not in page.text
+    history = page.text[page.text.index("History") :]
+    order = [
+        "Published and opened for co-signing",
+        "Enough co-signatures",
+        "Put on the agenda",
+        "Consultation opened",
+        "Consultation closed",
+        "Decided",
+        "Implementation update",
+        "Closed",
+    ]
+    positions = [history.index(words_) for words_ in order]
+    assert positions == sorted(positions)
+    assert history.count('href="/c/z/log/') == 8  # every step links its entry
+
+
+def test_deciding_by_a_meeting_on_the_page(world: World, client: Client) -> None:
+    number = deciding(world)
+    meeting = held_meeting(world, number, "rejected")
+    chair = english(client, "chair")
+    page = chair.get(f"/c/z/items/{number}")
+    assert f'value="meeting:{meeting}"' in page.text and "Rejected" in page.text
+    wrong = chair.form(f"/c/z/items/{number}/decide", {"by": "meeting:7"})
+    assert wrong.status_code == 400 and "Choose a meeting of this community." in text(wrong)
+    assert (
+        chair.form(f"/c/z/items/{number}/decide", {"by": f"meeting:{meeting}"}).status_code == 303
+    )
+    item = item_row(world, number)
+    assert (item.status, item.outcome) == ("decided", "rejected")
+    page = chair.get(f"/c/z/items/{number}")
+    assert "4 for, 1 against, 0 abstaining" in text(page)
+    assert "Close the item" in page.text and "Report progress" not in page.text
+    assert chair.form(f"/c/z/items/{number}/close").status_code == 303
+    assert item_row(world, number).status == "closed"
+
+
+def test_the_item_list_filters_and_pages(world: World, client: Client) -> None:
+    set_threshold(world, 3)
+
+    async def ids(session: Any) -> tuple[int, int]:
+        building = (
+            await session.execute(
+                select(Building).where(
+                    Building.community_id == world.ids["z"], Building.number == "3"
+                )
+            )
+        ).scalar_one()
+        return building.id, building.grid_id
+
+    building, grid = world.db.run(ids)
+    for n in range(22):
+        number = draft(world, title=f"停车议题 {n}", category="parking")
+        on_item(world, number, "resident", actions.publish)
+    scoped = draft(
+        world, "owner", title="三号楼绿化", category="greening", scope=f"building:{building}"
+    )
+    on_item(world, scoped, "owner", actions.publish)
+    draft(world, "owner", title="王的草稿")
+    english(client)
+    first = client.get("/c/z/items")
+    assert first.status_code == 200
+    assert "23 items" in text(first) and "Page 1 of 2" in text(first)
+    assert "三号楼绿化" in first.text  # most recently updated first
+    assert "王的草稿" not in first.text and "My drafts" not in first.text
+    assert 'type="application/atom+xml" href="/c/z/items.atom"' in first.text
+    assert 'action="/c/z/search"' in first.text and 'name="q"' in first.text
+    assert "0 of 3 co-signatures" in text(first)
+    second = client.get("/c/z/items?p=2")
+    assert "停车议题 0" in second.text and "三号楼绿化" not in second.text
+    greening = client.get("/c/z/items?category=greening")
+    assert "1 item" in text(greening) and "三号楼绿化" in greening.text
+    in_grid = client.get(f"/c/z/items?grid={grid}")
+    assert "三号楼绿化" in in_grid.text and "停车议题" not in in_grid.text
+    declined = client.get("/c/z/items?status=declined")
+    assert "No items match." in declined.text
+    nonsense = client.get("/c/z/items?status=draft&category=x&grid=abc&p=-1")
+    assert nonsense.status_code == 200 and "23 items" in text(nonsense)
+    fragment = client.get("/c/z/items?category=greening", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and 'id="item-rows"' in fragment.text
+    owner = another(client, "owner")
+    assert "My drafts" in owner.get("/c/z/items").text
+
+
+def test_titles_and_names_are_inert(world: World, client: Client) -> None:
+    set_threshold(world, 2)
+    english(client, "resident")
+    evil = '<img src=x onerror="alert(1)">'
+    number = number_of(new_item(client, [(evil + ".png", png(), "image/png")], title=evil))
+    client.form(f"/c/z/items/{number}/publish")
+    for page in (client.get("/c/z/items"), client.get(f"/c/z/items/{number}")):
+        assert "<img src=x" not in page.text and "&lt;img src=x" in page.text
+
+
+def test_log_entries_of_items_are_worded(world: World, settings: Settings) -> None:
+    number = deciding(world)
+    held_meeting(world, number, "adopted")
+    on_item(world, number, "chair", actions.decide_by_meeting, 1)
+    on_item(world, number, "chair", actions.post_progress, "完工", "done")
+    from app.i18n import set_language
+
+    set_language("en")
+    words = [entry_summary(e) for e in entries(world)]
+    assert words[0].startswith(
+        f"Item #{number} “东门装路灯” (Safety and security) published; it needs 2"
+    )
+    assert words[1] == f"Item #{number} co-signed: 1 of 2."
+    assert words[3] == f"Item #{number}: Before the chair → On the agenda."
+    assert "consultation open from" in words[4] and "(Beijing time)" in words[4]
+    assert words[6] == f"Item #{number} decided by meeting #1: Adopted."
+    assert words[7] == f"Item #{number}: implementation done (Closed)."
+    fake = [
+        LogEntry(community_id=1, type="amendment.decided", payload={"item": 1, "amendment": 2, "decision": "accepted", "revision": 3}),
+        LogEntry(community_id=1, type="summary.published", payload={"item": 1, "points": [{"side": "for"}, {"side": "against"}, {"side": "for"}]}),
+        LogEntry(community_id=1, type="comment.moderated", payload={"item": 1, "comment": 5, "action": "hidden", "reason": "private_data", "by": "grid_member"}),
+        LogEntry(community_id=1, type="meeting.minutes", payload={"meeting": 2, "attendance": 40, "eligible": 70, "votes": [{}]}),
+    ]  # fmt: skip
+    assert [entry_summary(e) for e in fake] == [
+        "Amendment 2 to item #1 accepted: the text is now revision 3.",
+        "The chair's summary of item #1: 2 points for, 1 against.",
+        "A comment on item #1 was hidden by a grid member: someone's private data.",
+        "Minutes of meeting #2: 40 of 70 present, 1 votes recorded.",
+    ]
+    set_language("zh_CN")
