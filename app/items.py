@@ -968,7 +968,6 @@ async def list_items(
     )
     rows = await session.execute(
         select(AgendaItem)
-        .options(defer(AgendaItem.body), defer(AgendaItem.body_html))
         .where(*conditions)
         .order_by(AgendaItem.updated_at.desc(), AgendaItem.id.desc())
         .offset((page - 1) * PAGE_SIZE)
@@ -980,7 +979,6 @@ async def list_items(
 async def drafts_of(session: AsyncSession, community_id: int, account_id: int) -> list[AgendaItem]:
     rows = await session.execute(
         select(AgendaItem)
-        .options(defer(AgendaItem.body), defer(AgendaItem.body_html))
         .where(
             AgendaItem.community_id == community_id,
             AgendaItem.author_id == account_id,
