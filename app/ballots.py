@@ -53,6 +53,7 @@ from app.models import (
     UnitLink,
     utcnow,
 )
+from app.notify import notify
 from app.settings import Settings
 from ballots.ballot import (
     Cast,
@@ -461,9 +462,34 @@ async def open_ballot(session: AsyncSession, ballot: Ballot, actor: Account) -> 
             roll_size=len(electors),
         )
     )
+    await _tell_casters(session, ballot)
     await session.commit()
     await session.refresh(ballot)
     return entry_id
+
+
+async def _tell_casters(session: AsyncSession, ballot: Ballot) -> None:
+    """Everyone who may cast in the ballot and has an account hears that it opened, in the
+    opening's transaction (the caster rows were just written by it)."""
+    accounts = (
+        await session.execute(
+            select(Person.account_id)
+            .distinct()
+            .join(BallotCaster, BallotCaster.person_id == Person.id)
+            .where(BallotCaster.ballot_id == ballot.id, Person.account_id.is_not(None))
+        )
+    ).scalars()
+    slug = (
+        await session.execute(select(Community.slug).where(Community.id == ballot.community_id))
+    ).scalar_one()
+    await notify(
+        session,
+        ballot.community_id,
+        list(accounts),
+        "ballot_opened",
+        {"ballot": ballot.number, "title": ballot.title},
+        f"/c/{slug}/ballots/{ballot.number}",
+    )
 
 
 async def _insert_many(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:

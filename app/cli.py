@@ -36,6 +36,7 @@ def _run(work: Callable[[Any], Awaitable[T]], settings: Settings) -> T:
         engine = create_engine(settings.database_url)
         try:
             async with session_scope(engine) as session:
+                session.info["base_url"] = settings.base_url  # links in e-mails and SMS
                 return await work(session)
         finally:
             await engine.dispose()
@@ -219,6 +220,68 @@ def demo(seed: int) -> None:
                 code=result.activation[1],
             )
         )
+
+
+@main.group()
+def outbox() -> None:
+    """Notices by e-mail and SMS waiting to be sent (the server sends them continuously)."""
+
+
+@outbox.command("send")
+@click.option("--retry-failed", is_flag=True, help="Try again the messages given up on")
+def outbox_send(retry_failed: bool) -> None:
+    """Send every message that is due now, with the configured senders."""
+    from app import notify
+    from app.db import create_engine, create_sessionmaker
+
+    settings = _settings()
+
+    async def main() -> tuple[int, notify.Drained]:
+        engine = create_engine(settings.database_url)
+        senders = notify.senders_for(settings)
+        try:
+            retried = 0
+            if retry_failed:
+                async with create_sessionmaker(engine)() as session:
+                    retried = await notify.retry_given_up(session)
+            return retried, await notify.drain(create_sessionmaker(engine), senders)
+        finally:
+            await notify.close_senders(senders)
+            await engine.dispose()
+
+    retried, done = asyncio.run(main())
+    if retry_failed:
+        click.echo(_("%(n)s messages given up on will be tried again.", n=retried))
+    click.echo(
+        _(
+            "%(sent)s sent, %(failed)s failed (%(given_up)s given up).",
+            sent=done.sent,
+            failed=done.failed,
+            given_up=done.given_up,
+        )
+    )
+
+
+@outbox.command("list")
+@click.option("--limit", default=100, show_default=True)
+def outbox_list(limit: int) -> None:
+    """Messages not sent yet, oldest first, with their attempts and last error."""
+    from app import notify
+
+    settings = _settings()
+    found = _run(lambda session: notify.waiting(session, limit), settings)
+    if not found:
+        click.echo(_("Nothing is waiting to be sent."))
+        return
+    for w in found:
+        state = _("given up") if w.given_up else _("waiting")
+        click.echo(
+            f"#{w.id}  {w.channel:<5}  {notify.masked(w.address):<24}  {state}  "
+            + ngettext("%(num)s attempt", "%(num)s attempts", w.attempts)
+            + f"  {w.created_at:%Y-%m-%d %H:%M}Z  {w.subject}"
+        )
+        if w.last_error:
+            click.echo(f"      {w.last_error}")
 
 
 @main.group()

@@ -32,7 +32,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import ballots, i18n, log, witness
+from app import ballots, i18n, log, notify, witness
 from app.auth import IdentityMiddleware, Membership, membership_for
 from app.controllers import (
     account,
@@ -75,6 +75,7 @@ def create_app(
     engine = create_engine(settings.database_url)
 
     sessionmaker = create_sessionmaker(engine)
+    sessionmaker.configure(info={"base_url": settings.base_url})  # links in e-mails and SMS
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -83,6 +84,7 @@ def create_app(
             asyncio.create_task(log.run_sequencer(sessionmaker, settings, stop)),
             asyncio.create_task(witness.run_pusher(sessionmaker, settings, stop, witness_client)),
             asyncio.create_task(ballots.run_scheduler(sessionmaker, settings, stop)),
+            asyncio.create_task(notify.run_outbox(sessionmaker, settings, stop)),
         ]
         try:
             yield

@@ -10,7 +10,7 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +30,13 @@ KNOWN = {
     "YISHI_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "YISHI_LANG": "language of the command line: zh_CN or en",
     "YISHI_LOG_INTERVAL": "seconds between the sequencer's integrations of new log entries",
+    "YISHI_SMTP_HOST": "SMTP server for notices by e-mail (without it they go to var/outbox.jsonl)",
+    "YISHI_SMTP_PORT": "SMTP port (default 587; 465 means TLS from the start)",
+    "YISHI_SMTP_USER": "SMTP user name, if the server wants one",
+    "YISHI_SMTP_PASSWORD": "SMTP password",
+    "YISHI_SMTP_FROM": "sender address of notices by e-mail",
+    "YISHI_SMTP_STARTTLS": "true or false: upgrade the SMTP connection with STARTTLS (default true)",
+    "YISHI_SMS_WEBHOOK": "https:// URL that takes SMS notices as POSTed JSON {to, text, id}",
 }
 
 
@@ -48,6 +55,14 @@ class Settings:
     log_level: str
     cli_lang: str
     log_interval: float = 0.5
+    # notices by e-mail and SMS (app.notify); without a host or webhook they go to a file
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    sms_webhook: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -108,6 +123,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(secret_key) < 32:
         raise SettingsError("YISHI_SECRET_KEY: must be at least 32 characters long")
 
+    smtp_port_text = env.get("YISHI_SMTP_PORT") or "587"
+    if not smtp_port_text.isdigit() or not 1 <= int(smtp_port_text) <= 65535:
+        raise SettingsError("YISHI_SMTP_PORT: expected a port number from 1 to 65535")
+    starttls_text = (env.get("YISHI_SMTP_STARTTLS") or "true").lower()
+    if starttls_text not in {"true", "false", "1", "0", "yes", "no"}:
+        raise SettingsError("YISHI_SMTP_STARTTLS: expected true or false")
+    smtp_from = env.get("YISHI_SMTP_FROM") or None
+    if smtp_from is not None and "@" not in smtp_from:
+        raise SettingsError("YISHI_SMTP_FROM: expected an e-mail address such as yishi@example.org")
+    sms_webhook = env.get("YISHI_SMS_WEBHOOK") or None
+    if sms_webhook is not None:
+        hook = urlsplit(sms_webhook)
+        if hook.scheme not in {"http", "https"} or not hook.netloc:
+            raise SettingsError("YISHI_SMS_WEBHOOK: expected an http:// or https:// URL")
+
     return Settings(
         database_url=database_url,
         secret_key=secret_key,
@@ -118,6 +148,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         cli_lang=cli_lang,
         log_interval=log_interval,
+        smtp_host=env.get("YISHI_SMTP_HOST") or None,
+        smtp_port=int(smtp_port_text),
+        smtp_user=env.get("YISHI_SMTP_USER") or None,
+        smtp_password=env.get("YISHI_SMTP_PASSWORD") or None,
+        smtp_from=smtp_from,
+        smtp_starttls=starttls_text in {"true", "1", "yes"},
+        sms_webhook=sms_webhook,
     )
 
 
