@@ -296,7 +296,7 @@ def test_vote_confirm_cast_and_receipt(world: World, client: Client, settings: S
     assert "Lift for building 1" in page and "Agree" in page and "1st choice: Sun Li" in page
     seq = world.db.run(lambda s: _seq(s, entry_id))
     assert f'href="/c/z/log/{seq}"' in receipt.text
-    assert "hx-trigger" not in receipt.text
+    assert 'hx-trigger="every' not in receipt.text
     assert client.get(f"/c/z/log/{seq}").status_code == 200
     fragment = client.get(location, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and f"/c/z/log/{seq}" in fragment.text
