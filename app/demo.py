@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ballots, log
 from app.accounts import hash_password, issue_activation_code
+from app.demo_deliberation import load_demo_deliberation
 from app.i18n import gettext as _
 from app.models import (
     Account,
@@ -230,6 +231,7 @@ async def load_demo(session: AsyncSession, settings: Settings, *, seed: int = 20
         )
     await log.integrate_all(session, settings)
     await load_demo_ballots(session, settings, community, seed=seed)
+    await load_demo_deliberation(session, settings, community, seed=seed)
     return DemoResult(community, created, accounts, activation)
 
 
@@ -354,6 +356,7 @@ def _definitions(now: Any, rng: random.Random) -> dict[str, dict[str, Any]]:
         rule=civil_code_278("major").to_dict(),
         electorate="owners",
         objection_days=0,
+        agenda_item="2",  # the demo's agenda item #2 (app.demo_deliberation)
     )
     lift["questions"][0]["text"] = "是否同意使用专项维修资金为第3至第12栋加装电梯?"
     election = base(
@@ -396,6 +399,7 @@ def _definitions(now: Any, rng: random.Random) -> dict[str, dict[str, Any]]:
         "约500个车位、1,730辆车:请选择你倾向的停车管理方案,结果供业委会与物业参考。",
         closes_at=(now + timedelta(days=14)).isoformat(),
         channels=["online", "paper"],
+        agenda_item="1",  # the demo's agenda item #1 (app.demo_deliberation)
         questions=[
             _question(
                 "plan",

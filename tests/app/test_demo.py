@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.demo import load_demo
+from app.demo_deliberation import NEW_ACCOUNTS
 from app.models import (
     Account,
     Ballot,
@@ -118,8 +119,9 @@ def test_demo_builds_the_reference_community_once(database: Database, tmp_path: 
     assert figures["organisations"] == 1
     assert Decimal(40) <= figures["min_area"] and figures["max_area"] <= Decimal(140)
     assert figures["phones_unique"] and figures["phones"] > 5000
-    # six role accounts, and a grid member for each of the six grids the "grid" account lacks
-    assert (figures["accounts"], figures["grants"]) == (12, 10)
+    # six role accounts, a grid member for each of the six grids the "grid" account lacks, and
+    # the residents who speak, co-sign and react in the deliberation demo
+    assert (figures["accounts"], figures["grants"]) == (12 + NEW_ACCOUNTS, 10)
     statuses = [status for _n, status, _c in figures["ballots"]]
     assert statuses == ["open", "final", "final", "tallied"]
     assert all(voted > 1000 for _n, _s, voted in figures["ballots"])
