@@ -10,7 +10,22 @@ from sqlalchemy import select
 
 from app import ballots
 from app.factory import create_app, memory_stores
-from app.models import Account, Building, Community, Person, RoleGrant, Unit, utcnow
+from app.models import (
+    Account,
+    AgendaItem,
+    Amendment,
+    Building,
+    Comment,
+    Community,
+    ItemAttachment,
+    ItemRevision,
+    Meeting,
+    Notification,
+    Person,
+    RoleGrant,
+    Unit,
+    utcnow,
+)
 from app.settings import Settings
 from tests.app.conftest import Client, World
 
@@ -113,6 +128,72 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/c/{slug:str}/ballots/{number:int}/cast"): VOTERS,
     ("POST", "/api/v1/c/{slug:str}/ballots/{number:int}/paper"): GRID,
     ("POST", "/api/v1/c/{slug:str}/ballots/{number:int}/proxies"): VOTERS,
+    # deliberation: people of the register draft, co-sign, comment and amend; the chair moves
+    # items on; grid members and chairs moderate; anyone reads what is published
+    ("GET", "/c/{slug:str}/items"): PUBLIC,
+    ("GET", "/c/{slug:str}/items.atom"): PUBLIC,
+    ("GET", "/c/{slug:str}/items/new"): VOTERS,
+    ("POST", "/c/{slug:str}/items/new"): VOTERS,
+    ("GET", "/c/{slug:str}/items/{number:int}"): PUBLIC,
+    ("GET", "/c/{slug:str}/items/{number:int}/edit"): VOTERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/edit"): VOTERS,
+    ("GET", "/c/{slug:str}/items/{number:int}/attachments/{attachment_id:int}"): PUBLIC,
+    ("POST", "/c/{slug:str}/items/{number:int}/attachments/{attachment_id:int}/delete"): VOTERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/publish"): VOTERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/cosign"): VOTERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/follow"): MEMBERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/accept"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/decline"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/open-consultation"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/close-consultation"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/prepare-ballot"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/decide"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/progress"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/close"): CHAIR,
+    ("GET", "/c/{slug:str}/items/{number:int}/card.png"): PUBLIC,
+    ("GET", "/c/{slug:str}/items/{number:int}/consultation"): PUBLIC,
+    ("POST", "/c/{slug:str}/items/{number:int}/comments"): VOTERS,
+    ("GET", "/c/{slug:str}/items/{number:int}/summary"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/summary"): CHAIR,
+    ("GET", "/c/{slug:str}/comments/{comment_id:int}"): PUBLIC,
+    ("GET", "/c/{slug:str}/comments/{comment_id:int}/history"): PUBLIC,
+    # the comment is the grid member's own: only its author edits it
+    ("GET", "/c/{slug:str}/comments/{comment_id:int}/edit"): GRID,
+    ("POST", "/c/{slug:str}/comments/{comment_id:int}/edit"): GRID,
+    ("POST", "/c/{slug:str}/comments/{comment_id:int}/react"): VOTERS,
+    ("POST", "/c/{slug:str}/comments/{comment_id:int}/report"): VOTERS,
+    ("POST", "/c/{slug:str}/comments/{comment_id:int}/hide"): {"grid", "chair"},
+    ("POST", "/c/{slug:str}/comments/{comment_id:int}/restore"): {"grid", "chair"},
+    ("GET", "/c/{slug:str}/moderation"): {"grid", "chair", "auditor"},
+    ("GET", "/c/{slug:str}/items/{number:int}/amendments"): PUBLIC,
+    ("GET", "/c/{slug:str}/items/{number:int}/amendments/new"): VOTERS,
+    ("POST", "/c/{slug:str}/items/{number:int}/amendments/new"): VOTERS,
+    ("GET", "/c/{slug:str}/items/{number:int}/amendments/{amendment:int}"): PUBLIC,
+    # the item's author (the resident) decides on amendments
+    ("POST", "/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/accept"): {"resident"},
+    ("POST", "/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/reject"): {"resident"},
+    ("POST", "/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/vote"): CHAIR,
+    ("POST", "/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/settle"): CHAIR,
+    ("GET", "/c/{slug:str}/items/{number:int}/revisions"): PUBLIC,
+    ("GET", "/c/{slug:str}/search"): PUBLIC,
+    ("GET", "/c/{slug:str}/me"): VOTERS,
+    ("GET", "/c/{slug:str}/meetings"): PUBLIC,
+    ("GET", "/c/{slug:str}/meetings/new"): CHAIR,
+    ("POST", "/c/{slug:str}/meetings/new"): CHAIR,
+    ("GET", "/c/{slug:str}/meetings/{number:int}"): PUBLIC,
+    ("POST", "/c/{slug:str}/meetings/{number:int}/minutes"): CHAIR,
+    ("POST", "/c/{slug:str}/meetings/{number:int}/cancel"): CHAIR,
+    ("GET", "/c/{slug:str}/meetings/{number:int}/card.png"): PUBLIC,
+    ("GET", "/c/{slug:str}/ballots/{number:int}/card.png"): PUBLIC,
+    ("GET", "/share/qr.svg"): PUBLIC,
+    ("GET", "/share/poster"): PUBLIC,
+    # one's own notices, in any community one can reach
+    ("GET", "/c/{slug:str}/notifications"): SIGNED_IN,
+    ("GET", "/c/{slug:str}/notifications/count"): SIGNED_IN,
+    ("POST", "/c/{slug:str}/notifications/{notification_id:int}/read"): SIGNED_IN,
+    ("POST", "/c/{slug:str}/notifications/read-all"): SIGNED_IN,
+    ("GET", "/c/{slug:str}/notifications/settings"): SIGNED_IN,
+    ("POST", "/c/{slug:str}/notifications/settings"): SIGNED_IN,
 }
 NOT_OURS = ("/schema", "/static")
 
@@ -158,16 +239,102 @@ def _ids(world: World) -> dict[str, int]:
         await ballots.open_ballot(session, ballot, chair)
         voter = (await session.execute(select(Person).where(Person.ref == "P006"))).scalar_one()
         cast = await ballots.cast_online(session, ballot, voter, {"q1": "yes"})
+        item, attachment, comment, notice = await _deliberation(session, world)
         return {
             "building_id": building.id,
             "unit_id": unit.id,
             "grant_id": grant.id,
             "number": ballot.number,
             "entry_id": cast.entry_id,
+            "attachment_id": attachment,
+            "comment_id": comment,
+            "notification_id": notice,
+            "amendment": 1,
         }
 
     # P007 lives in grid 2, the grid member's; seq numbers each community's own log.
     return {**world.db.run(work), "person_id": world.ids["P007"], "seq": 0}
+
+
+async def _deliberation(session: Any, world: World) -> tuple[int, int, int, int]:
+    """Item 1 in an open consultation (the resident's, with an attachment and the owner's
+    amendment 1), a comment on it by the grid member (who lives in grid 2), meeting 1, and a
+    notice for the resident."""
+    now = utcnow()
+    item = AgendaItem(
+        community_id=world.ids["z"],
+        number=1,
+        title="测试议题",
+        body="正文",
+        body_html="<p>正文</p>",
+        category="parking",
+        author_id=world.ids["resident"],
+        status="consultation",
+        cosign_threshold=2,
+        published_at=now,
+        consultation_opens_at=now - timedelta(hours=1),
+        consultation_closes_at=now + timedelta(days=3),
+    )
+    session.add(item)
+    await session.flush()
+    session.add(
+        ItemRevision(
+            community_id=item.community_id,
+            item_id=item.id,
+            revision=1,
+            title=item.title,
+            body=item.body,
+            created_by=item.author_id,
+        )
+    )
+    attachment = ItemAttachment(
+        community_id=item.community_id,
+        item_id=item.id,
+        filename="a.pdf",
+        media_type="application/pdf",
+        size=14,
+        sha256="0" * 64,
+        data=b"%PDF-1.4\n%%EOF",
+        uploaded_by=item.author_id,
+    )
+    comment = Comment(
+        community_id=item.community_id,
+        item_id=item.id,
+        author_id=world.ids["grid"],
+        body="评论",
+        body_html="<p>评论</p>",
+    )
+    amendment = Amendment(
+        community_id=item.community_id,
+        item_id=item.id,
+        number=1,
+        author_id=world.ids["owner"],
+        base_revision=1,
+        body="改过的正文",
+    )
+    session.add_all([attachment, comment, amendment])
+    await session.flush()
+    comment.path = f"{comment.id:010d}"
+    session.add(
+        Meeting(
+            community_id=item.community_id,
+            number=1,
+            title="居民会议",
+            place="活动室",
+            starts_at=now + timedelta(days=2),
+            convened_by=world.ids["chair"],
+        )
+    )
+    notice = Notification(
+        community_id=item.community_id,
+        account_id=world.ids["resident"],
+        kind="item_status",
+        params={"item": 1, "title": item.title, "status": "consultation"},
+        link="/c/z/items/1",
+    )
+    session.add(notice)
+    await session.commit()
+    return item.id or 0, attachment.id or 0, comment.id or 0, notice.id or 0
 
 
 def open_definition() -> dict[str, Any]:
