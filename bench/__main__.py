@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import ballots, log, register_import
+from bench import ballots, deliberation, log, register_import
 
 BENCHMARKS = {
     "register_import": register_import.main,
     "log": log.main,
     "ballots": ballots.main,
+    "deliberation": deliberation.main,
 }
 
 
