@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -112,13 +111,13 @@ class CommentView:
         self.local = beijing(self.created_at)
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+BEIJING = timezone(timedelta(hours=8))  # Asia/Shanghai has kept UTC+8 without DST since 1991
 
 
 def beijing(moment: datetime) -> str:
-    """Beijing time to the minute (as ``ballot_views.local_time``, without strftime: a thread
-    page formats two thousand of these)."""
-    m = moment.astimezone(SHANGHAI)
+    """Beijing time to the minute, as ``ballot_views.local_time`` shows it, but quicker: a
+    thread page formats two thousand of these."""
+    m = moment.astimezone(BEIJING)
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}"
 
 

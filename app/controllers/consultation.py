@@ -290,6 +290,15 @@ class Thread:
         return self.is_moderator and (self.moderatable is None or c.author_id in self.moderatable)
 
 
+class ReplyCounts(dict[int, str]):
+    """ "3 replies", worded once per number (a page asks for it under every comment with
+    replies; subscripting is cheaper from a template than a call)."""
+
+    def __missing__(self, n: int) -> str:
+        self[n] = ngettext("%(num)s reply", "%(num)s replies", n)
+        return self[n]
+
+
 @dataclass(frozen=True)
 class Words:
     """The labels of the comment markup in one language: translated once, not per comment."""
@@ -323,9 +332,7 @@ class Words:
         Markup("</ol></details></li>") * n for n in range(threads.MAX_DEPTH + 2)
     )
 
-    @staticmethod
-    def replies(n: int) -> str:
-        return ngettext("%(num)s reply", "%(num)s replies", n)
+    replies: ReplyCounts = field(default_factory=lambda: ReplyCounts())
 
 
 def _options(codes: tuple[str, ...]) -> Markup:
