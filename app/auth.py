@@ -201,6 +201,16 @@ def community_guard(*roles: Role) -> Any:
     return guard
 
 
+async def person_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Signed in, with a person in this community's register: who may vote, draft, co-sign,
+    comment and amend."""
+    membership = await membership_for(connection)
+    if connection.scope["state"].get("account") is None:
+        raise NotAuthorizedException()
+    if membership.person is None:
+        raise PermissionDeniedException()
+
+
 def signed_in_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.scope["state"].get("account") is None:
         raise NotAuthorizedException()

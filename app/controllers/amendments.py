@@ -11,18 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.connection import ASGIConnection
 from litestar.exceptions import (
-    NotAuthorizedException,
     NotFoundException,
-    PermissionDeniedException,
 )
-from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import amendments as actions
-from app.auth import Membership, community_guard, membership_for
+from app.auth import Membership, community_guard, person_guard
 from app.controllers.ballot_views import local_time
 from app.controllers.ballot_views import status_label as ballot_status_label
 from app.i18n import gettext as _
@@ -38,17 +34,6 @@ public = community_guard()
 chair_guard = community_guard(Role.chair)
 CONTEXT = 200  # characters of unchanged text kept around each change on an amendment's page
 LIST_CONTEXT = 40
-
-
-async def register_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """A signed-in account with a person in this community's register."""
-    membership = await membership_for(connection)
-    if connection.scope["state"].get("account") is None:
-        raise NotAuthorizedException()
-    if membership.person is None:
-        raise PermissionDeniedException()
 
 
 # --- words ---------------------------------------------------------------------------------------
@@ -265,7 +250,7 @@ def _form_page(
     )
 
 
-@get("/c/{slug:str}/items/{number:int}/amendments/new", guards=[register_guard])
+@get("/c/{slug:str}/items/{number:int}/amendments/new", guards=[person_guard])
 async def new_amendment(
     request: Request[Any, Any, Any],
     slug: str,
@@ -286,7 +271,7 @@ def _revision(value: object) -> int | None:
     return int(text) if text.isdigit() and 0 < int(text) <= actions.MAX_NUMBER else None
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/new", guards=[register_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/new", guards=[person_guard])
 async def propose(
     request: Request[Any, Any, Any],
     slug: str,
@@ -507,7 +492,7 @@ async def _decision(
     return redirect(path, "accepted" if action == "accept" else "rejected")
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/accept", guards=[register_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/accept", guards=[person_guard])
 async def accept(
     request: Request[Any, Any, Any],
     slug: str,
@@ -520,7 +505,7 @@ async def accept(
     return await _decision(request, db, membership, account, number, amendment, "accept")
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/reject", guards=[register_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/reject", guards=[person_guard])
 async def reject(
     request: Request[Any, Any, Any],
     slug: str,

@@ -29,7 +29,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ballots as actions
-from app.auth import Membership, community_guard, membership_for
+from app.auth import Membership, community_guard, membership_for, person_guard
 from app.ballots import BallotError
 from app.controllers.ballot_views import local_time
 from app.i18n import gettext as _
@@ -53,15 +53,6 @@ from ballots.ballot import RANKED, SETS, Definition, check_answers
 from ballots.methods import BallotInvalid
 
 # --- who may ----------------------------------------------------------------------------------
-
-
-async def voter_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A signed-in account with a person in this community's register (who may be on a roll)."""
-    membership = await membership_for(connection)
-    if connection.scope["state"].get("account") is None:
-        raise NotAuthorizedException()
-    if membership.person is None:
-        raise PermissionDeniedException()
 
 
 async def proxy_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -448,7 +439,7 @@ def _base(m: Membership, number: int) -> str:
     return f"/c/{m.community.slug}/ballots/{number}"
 
 
-@get("/c/{slug:str}/ballots/mine", guards=[voter_guard])
+@get("/c/{slug:str}/ballots/mine", guards=[person_guard])
 async def mine(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
@@ -526,7 +517,7 @@ def vote_page(
     )
 
 
-@get("/c/{slug:str}/ballots/{number:int}/vote", guards=[voter_guard])
+@get("/c/{slug:str}/ballots/{number:int}/vote", guards=[person_guard])
 async def vote_form(
     request: Request[Any, Any, Any],
     slug: str,
@@ -539,7 +530,7 @@ async def vote_form(
     return vote_page(request, membership, ctx)
 
 
-@post("/c/{slug:str}/ballots/{number:int}/vote", guards=[voter_guard])
+@post("/c/{slug:str}/ballots/{number:int}/vote", guards=[person_guard])
 async def vote_check(
     request: Request[Any, Any, Any],
     slug: str,
@@ -601,7 +592,7 @@ async def vote_check(
     )
 
 
-@post("/c/{slug:str}/ballots/{number:int}/cast", guards=[voter_guard])
+@post("/c/{slug:str}/ballots/{number:int}/cast", guards=[person_guard])
 async def cast(
     request: Request[Any, Any, Any],
     slug: str,
@@ -653,7 +644,7 @@ async def cast_entry_or_404(
     return ballot, entry
 
 
-@get("/c/{slug:str}/ballots/{number:int}/receipt/{entry_id:int}", guards=[voter_guard])
+@get("/c/{slug:str}/ballots/{number:int}/receipt/{entry_id:int}", guards=[person_guard])
 async def receipt(
     request: Request[Any, Any, Any],
     slug: str,
@@ -1027,7 +1018,7 @@ class ProxyBody:
 
 @get(
     "/c/{slug:str}/ballots/mine",
-    guards=[voter_guard],
+    guards=[person_guard],
     summary="Open ballots I may vote in, for myself and as a proxy, and whether I have voted",
 )
 async def api_mine(slug: str, db: AsyncSession, membership: Membership) -> dict[str, Any]:

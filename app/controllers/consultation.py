@@ -18,16 +18,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import consultation as actions
-from app.auth import Membership, community_guard, membership_for
+from app.auth import Membership, community_guard, person_guard
 from app.controllers.ballot_views import local_time
+from app.controllers.items import status_label
 from app.i18n import current_language, ngettext
 from app.i18n import gettext as _
 from app.items import DeliberationError, get_item
@@ -42,17 +41,6 @@ chair_guard = community_guard(Role.chair)
 moderator_guard = community_guard(Role.grid_member, Role.chair)
 moderation_readers = community_guard(Role.grid_member, Role.chair, Role.auditor)
 SUMMARY_ROWS = 6
-
-
-async def register_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """A signed-in account with a person in this community's register."""
-    membership = await membership_for(connection)
-    if connection.scope["state"].get("account") is None:
-        raise NotAuthorizedException()
-    if membership.person is None:
-        raise PermissionDeniedException()
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -73,22 +61,6 @@ def reason_label(code: str | None) -> str:
 def reaction_label(kind: str) -> str:
     labels = {"agree": _("Agree"), "disagree": _("Disagree"), "question": _("Question")}
     return labels.get(kind, kind)
-
-
-def status_label(status: str) -> str:
-    labels: dict[str, str] = {
-        Status.draft: _("Draft"),
-        Status.collecting: _("Gathering support"),
-        Status.submitted: _("Waiting for the chair"),
-        Status.declined: _("Declined"),
-        Status.on_agenda: _("On the agenda"),
-        Status.consultation: _("In consultation"),
-        Status.deciding: _("Being decided"),
-        Status.decided: _("Decided"),
-        Status.implementing: _("Being carried out"),
-        Status.closed: _("Closed"),
-    }
-    return labels.get(status, status)
 
 
 def field_label(name: str) -> str:
@@ -483,7 +455,7 @@ def _parent_id(value: object) -> int | None:
     return int(text)
 
 
-@post("/c/{slug:str}/items/{number:int}/comments", guards=[register_guard])
+@post("/c/{slug:str}/items/{number:int}/comments", guards=[person_guard])
 async def post_comment(
     request: Request[Any, Any, Any],
     slug: str,
@@ -618,7 +590,7 @@ def _may_edit(comment: Comment, item: AgendaItem, account: Account) -> Deliberat
     return None
 
 
-@get("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[register_guard])
+@get("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[person_guard])
 async def edit_form(
     request: Request[Any, Any, Any],
     slug: str,
@@ -634,7 +606,7 @@ async def edit_form(
     return _edit_page(request, membership, comment, item, comment.body)
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[register_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[person_guard])
 async def edit(
     request: Request[Any, Any, Any],
     slug: str,
@@ -656,7 +628,7 @@ async def edit(
 # --- reactions and reports ---------------------------------------------------------------------
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/react", guards=[register_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/react", guards=[person_guard])
 async def react(
     request: Request[Any, Any, Any],
     slug: str,
@@ -697,7 +669,7 @@ async def _refused_on_thread(
     return _thread_page(request, t, status_of(error))
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/report", guards=[register_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/report", guards=[person_guard])
 async def report(
     request: Request[Any, Any, Any],
     slug: str,

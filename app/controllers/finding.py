@@ -14,11 +14,10 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import search
-from app.auth import Membership, community_guard
+from app.auth import Membership, community_guard, person_guard
 from app.controllers.amendments import status_label as amendment_status_label
 from app.controllers.ballot_views import local_time
 from app.controllers.ballot_views import status_label as ballot_status_label
-from app.controllers.ballots_vote import voter_guard
 from app.controllers.consultation import reason_label
 from app.controllers.items import category_label, status_label
 from app.i18n import current_language, html_lang
@@ -175,7 +174,7 @@ async def items_feed(
     return Response(content=body, media_type=ATOM_MEDIA_TYPE)
 
 
-@get("/c/{slug:str}/me", guards=[voter_guard])
+@get("/c/{slug:str}/me", guards=[person_guard])
 async def my_participation(
     request: Request[Any, Any, Any],
     slug: str,

@@ -14,16 +14,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from litestar import Request, Response, get, post
-from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import items as actions
-from app.auth import Membership, community_guard, membership_for
+from app.auth import Membership, community_guard, person_guard
 from app.controllers.ballot_views import local_input, local_time, parse_local
 from app.controllers.ballot_views import status_label as ballot_status_label
 from app.i18n import gettext as _
@@ -50,15 +48,6 @@ chair_guard = community_guard(Role.chair)
 member_guard = community_guard(*Role)
 # A form of a new item carries up to five files of up to 5 MB each.
 UPLOAD_BODY_LIMIT = MAX_FILES * MAX_BYTES + 1024 * 1024
-
-
-async def person_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Signed in, with a person in this community's register: who may draft and co-sign."""
-    membership = await membership_for(connection)
-    if connection.scope["state"].get("account") is None:
-        raise NotAuthorizedException()
-    if membership.person is None:
-        raise PermissionDeniedException()
 
 
 # --- words -------------------------------------------------------------------------------------
