@@ -52,7 +52,7 @@ from app.controllers import (
 )
 from app.controllers import log as log_pages
 from app.db import create_engine, create_sessionmaker
-from app.logs import AccessLogMiddleware
+from app.logs import AccessLogMiddleware, SecurityHeadersMiddleware
 from app.models import Account
 from app.register import NotFound
 from app.register import label as register_label
@@ -135,7 +135,11 @@ def create_app(
             "membership": Provide(provide_membership),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(AccessLogMiddleware), DefineMiddleware(IdentityMiddleware)],
+        middleware=[
+            DefineMiddleware(AccessLogMiddleware),
+            DefineMiddleware(SecurityHeadersMiddleware),
+            DefineMiddleware(IdentityMiddleware),
+        ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,

@@ -72,3 +72,40 @@ class AccessLogMiddleware:
                     }
                 },
             )
+
+
+# A second wall behind escaping and sanitising: injected markup cannot run script (htmx's hx-on
+# attributes need eval, inline handlers and <script> blocks stay forbidden), and no page can be
+# framed. A handler that sets its own policy (attachments: sandbox) keeps it. /schema loads the
+# API reference's script from a CDN, so it is left alone.
+SECURITY_HEADERS = {
+    b"content-security-policy": (
+        b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        b"frame-ancestors 'none'"
+    ),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+}
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith("/schema"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _value in headers}
+                headers.extend(
+                    (name, value) for name, value in SECURITY_HEADERS.items() if name not in present
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -74,3 +74,14 @@ def test_every_request_is_logged_once(client: Client, caplog: pytest.LogCaptureF
         client.get("/c/z")
     lines = [r for r in caplog.records if r.name == "yishi.access" and r.fields["path"] == "/c/z"]  # type: ignore[attr-defined]
     assert len(lines) == 1 and lines[0].fields["status"] == 200  # type: ignore[attr-defined]
+
+
+def test_pages_forbid_injected_script_and_framing(client: Client) -> None:
+    for path in ("/", "/c/z", "/c/z/items", "/signin", "/static/yishi.css"):
+        response = client.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self' 'unsafe-eval';" in policy, path
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+    # the API reference loads its script from elsewhere and keeps working
+    assert "content-security-policy" not in client.get("/schema").headers
