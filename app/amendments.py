@@ -31,6 +31,7 @@ from app.models import (
     BallotStatus,
     Community,
     ItemFollow,
+    ItemEvent,
     ItemRevision,
     Role,
     RoleGrant,
@@ -44,7 +45,8 @@ from deliberation.items import consultation_open
 from deliberation.text import BODY_MAX, REASON_MAX, TextError, clean_text, render_markdown
 
 MAX_NUMBER = 2**31 - 1
-COUNTED = (BallotStatus.tallied, BallotStatus.final)
+# a preliminary result is open to objections (询异公示): only a final one settles an amendment
+COUNTED = (BallotStatus.final,)
 
 
 def amendment_path(slug: str, item_number: int, number: int | None = None) -> str:
@@ -372,6 +374,19 @@ async def _apply(
         ),
     )
     await _set_entry(session, amendment, entry_id)
+    # the item's history shows its text changing, beside its transitions
+    session.add(
+        ItemEvent(
+            community_id=item.community_id,
+            item_id=item.id,
+            action="amend",
+            from_status=item.status,
+            to_status=item.status,
+            actor_id=actor.id,
+            entry_id=entry_id,
+            created_at=now,
+        )
+    )
     return entry_id
 
 

@@ -789,7 +789,7 @@ async def prepare_ballot(
         if existing is not None:
             return existing
     data = ballots.blank_definition()
-    data["title"] = f"#{item.number} {item.title}"[:200]
+    data["title"] = item.title[:200]
     data["description"] = plain_summary(item.body, 1000)
     data["agenda_item"] = str(item.number)
     data["questions"][0]["text"] = item.title
@@ -840,8 +840,9 @@ async def decide_by_ballot(session: AsyncSession, item: AgendaItem, actor: Accou
     ballot = await session.get(Ballot, item.decision_ballot_id) if item.decision_ballot_id else None
     if ballot is None or ballot.community_id != item.community_id:
         raise DeliberationError("no_ballot")
-    if ballot.status not in COUNTED:
-        raise DeliberationError("ballot_not_counted", ballot=ballot.number)
+    # a preliminary result is open to objections (询异公示): only a final one decides
+    if ballot.status != BallotStatus.final:
+        raise DeliberationError("ballot_not_final", ballot=ballot.number)
     outcome = ballot_outcome(ballot)
     if outcome is None:
         raise DeliberationError("no_decision", ballot=ballot.number)

@@ -101,8 +101,8 @@ def error_message(error: DeliberationError) -> str:
         "not_put_to_vote": _("This amendment has not been put to a vote."),
         "text_fixed": _("The item has been decided: its text can no longer change."),
         "ballot_not_counted": _(
-            "The ballot on this amendment has not been counted yet: its result can be applied "
-            "once the preliminary result is published."
+            "The ballot on this amendment has no final result yet: its result can be applied "
+            "once the objection period after the preliminary result is over."
         ),
         "busy": _("Someone else was doing the same at that moment. Please try again."),
     }.get(code, code)

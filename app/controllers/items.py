@@ -92,6 +92,7 @@ def action_label(action: str) -> str:
         "decide": _("Decided"),
         "progress": _("Implementation update"),
         "close": _("Closed"),
+        "amend": _("Text changed by an accepted amendment"),
     }
     return labels.get(action, action)
 
@@ -180,7 +181,11 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "closes_before_opens": lambda d: _("The closing time must come after the opening time."),
     "closes_in_past": lambda d: _("The closing time must lie in the future."),
     "no_ballot": lambda d: _("No ballot is linked to this item yet: prepare one first."),
-    "ballot_not_counted": lambda d: _("Ballot #%(ballot)s has no counted result yet.", **d),
+    "ballot_not_final": lambda d: _(
+        "Ballot #%(ballot)s has no final result yet: a preliminary result becomes final once "
+        "its objection period is over.",
+        **d,
+    ),
     "no_decision": lambda d: _(
         "Ballot #%(ballot)s took no decision on its first question; decide by a meeting instead.",
         **d,

@@ -512,7 +512,8 @@ def test_reject_with_a_note(world: World, client: Client) -> None:
 
 
 def run_vote(world: World, number: int, answers: dict[str, str]) -> None:
-    """Open the draft ballot now, cast the answers (register ref -> answer), close, count."""
+    """Open the draft ballot now, cast the answers (register ref -> answer), close, count; no
+    objection period, so the result is final at once."""
 
     async def run(session: Any) -> None:
         chair = await session.get(Account, world.ids["chair"])
@@ -523,6 +524,7 @@ def run_vote(world: World, number: int, answers: dict[str, str]) -> None:
             "opens_at": (now - timedelta(minutes=1)).isoformat(),
             "closes_at": (now + timedelta(days=1)).isoformat(),
             "early_close": True,
+            "objection_days": 0,
         }
         await ballots.update_draft(session, ballot, data, ballot.revision)
         await ballots.open_ballot(session, ballot, chair)
@@ -531,6 +533,7 @@ def run_vote(world: World, number: int, answers: dict[str, str]) -> None:
             await ballots.cast_online(session, ballot, person, {"q1": answer})
         await ballots.close_ballot(session, ballot, chair)
         await ballots.publish_tally(session, ballot)
+        await ballots.finalise(session, ballot)
 
     world.db.run(run)
 
@@ -590,7 +593,7 @@ def test_a_disputed_amendment_put_to_a_vote_that_passes(
     as_user(client, "chair")
     assert client.form("/c/z/items/1/amendments/1/vote").status_code == 409
     early = client.form("/c/z/items/1/amendments/1/settle")
-    assert early.status_code == 409 and "has not been counted yet" in text(early)
+    assert early.status_code == 409 and "has no final result yet" in text(early)
     assert count(world, Ballot) == 1 and len(decided(world)) == 1
 
     run_vote(world, ballot.number, {"P006": "yes", "P001": "yes", "P005": "no"})

@@ -222,9 +222,9 @@ def held_meeting(world: World, number: int, outcome: str, status: str = "held") 
     return int(world.db.run(run))
 
 
-def tallied_ballot(world: World, number: int, answer: str) -> int:
+def tallied_ballot(world: World, number: int, answer: str, *, final: bool = True) -> int:
     """Prepare the item's ballot, open it now, let the owner and the resident vote, close and
-    publish its tally."""
+    publish its tally; with ``final``, no objection period, so the result is final at once."""
 
     async def run(session: Any) -> int:
         community = await session.get(Community, world.ids["z"])
@@ -237,6 +237,7 @@ def tallied_ballot(world: World, number: int, answer: str) -> int:
             opens_at=(now - timedelta(minutes=5)).isoformat(),
             closes_at=(now + timedelta(days=1)).isoformat(),
             early_close=True,
+            objection_days=0 if final else 7,
         )
         await ballots.update_draft(session, ballot, data, ballot.revision)
         await ballots.open_ballot(session, ballot, chair)
@@ -245,6 +246,8 @@ def tallied_ballot(world: World, number: int, answer: str) -> int:
             await ballots.cast_online(session, ballot, voter, {"q1": answer})
         await ballots.close_ballot(session, ballot, chair)
         await ballots.publish_tally(session, ballot)
+        if final:
+            await ballots.finalise(session, ballot)
         return ballot.number  # type: ignore[no-any-return]
 
     return int(world.db.run(run))
@@ -658,7 +661,7 @@ def test_decide_by_the_linked_ballot(world: World) -> None:
     [ballot] = rows(world, Ballot)
     assert ballot.definition["agenda_item"] == str(number) and ballot.status == "draft"
     assert item_row(world, number).decision_ballot_id == ballot.id
-    assert on_item(world, number, "chair", actions.decide_by_ballot) == "ballot_not_counted"
+    assert on_item(world, number, "chair", actions.decide_by_ballot) == "ballot_not_final"
 
     ballot_number = tallied_ballot(world, number, "yes")
     entry_id = on_item(world, number, "chair", actions.decide_by_ballot)
@@ -688,6 +691,13 @@ def test_a_rejecting_ballot_decides_rejected_and_the_item_closes(world: World) -
     assert item_row(world, number).status == "closed"
     [entry] = [e for e in entries(world) if e.id == entry_id]
     assert entry.payload == {"item": number, "action": "close", "from": "decided", "to": "closed"}
+
+
+def test_a_preliminary_result_open_to_objections_decides_nothing(world: World) -> None:
+    number = deciding(world)
+    tallied_ballot(world, number, "yes", final=False)
+    assert on_item(world, number, "chair", actions.decide_by_ballot) == "ballot_not_final"
+    assert item_row(world, number).status == "deciding"
 
 
 def test_decide_by_a_meeting_and_implement(world: World) -> None:
@@ -1047,7 +1057,7 @@ def test_following(world: World, client: Client) -> None:
         headers={"HX-Request": "true", "x-csrftoken": client.csrf()},
     )
     assert answer.status_code == 200 and "<html" not in answer.text
-    assert 'id="follow"' in answer.text and "Following: stop" in answer.text
+    assert 'id="follow"' in answer.text and "Stop following" in answer.text
     assert world.ids["owner"] in {f.account_id for f in rows(world, ItemFollow)}
     stop = client.form(f"/c/z/items/{number}/follow", {"follow": "no"})
     assert stop.status_code == 303
@@ -1148,7 +1158,7 @@ def test_consultation_ballot_decision_and_progress_on_the_page(
     assert prepared.headers["location"] == f"/c/z/ballots/{ballot.number}/edit"
     decide_early = chair.form(f"/c/z/items/{number}/decide", {"by": "ballot"})
     assert decide_early.status_code == 409
-    assert f"Ballot #{ballot.number} has no counted result yet." in text(decide_early)
+    assert f"Ballot #{ballot.number} has no final result yet" in text(decide_early)
     tallied_ballot(world, number, "yes")
     page = chair.get(f"/c/z/items/{number}")
     assert f"By ballot #{ballot.number}: Adopted" in text(page)
