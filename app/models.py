@@ -630,7 +630,9 @@ class ItemSummary(SQLModel, table=True):
     __tablename__ = "item_summary"
     item_id: int = Field(foreign_key="agenda_item.id", primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
-    points: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    points: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     published_by: int = Field(foreign_key="account.id")
     published_at: datetime = _utc(default_factory=utcnow)
     entry_id: int | None = Field(default=None, foreign_key="log_entry.id")
@@ -652,7 +654,9 @@ class Meeting(SQLModel, table=True):
     attendance: int | None = None  # people present
     eligible: int | None = None  # of how many entitled to attend
     # the votes taken, per agenda item: {"item": n, "for": a, "against": b, "abstain": c, "outcome"}
-    votes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    votes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     minutes: str | None = Field(default=None, sa_type=Text)
     minutes_html: str | None = Field(default=None, sa_type=Text)
     convened_by: int = Field(foreign_key="account.id")

@@ -79,9 +79,7 @@ TRANSITIONS: Final = {
         Transition(
             "progress", frozenset({Status.decided, Status.implementing}), Status.implementing, CHAIR
         ),
-        Transition(
-            "close", frozenset({Status.decided, Status.implementing}), Status.closed, CHAIR
-        ),
+        Transition("close", frozenset({Status.decided, Status.implementing}), Status.closed, CHAIR),
     )
 }
 

@@ -18,7 +18,10 @@ def test_models_match_the_migrations(database: Database) -> None:
         connection = await session.connection()
 
         def compare(sync_connection: Any) -> list[Any]:
-            context = MigrationContext.configure(sync_connection, opts={"compare_type": True, "include_object": include_in_migrations})
+            context = MigrationContext.configure(
+                sync_connection,
+                opts={"compare_type": True, "include_object": include_in_migrations},
+            )
             return list(compare_metadata(context, SQLModel.metadata))
 
         return await connection.run_sync(compare)

@@ -239,7 +239,7 @@ def _ids(world: World) -> dict[str, int]:
         await ballots.open_ballot(session, ballot, chair)
         voter = (await session.execute(select(Person).where(Person.ref == "P006"))).scalar_one()
         cast = await ballots.cast_online(session, ballot, voter, {"q1": "yes"})
-        item, attachment, comment, notice = await _deliberation(session, world)
+        _item, attachment, comment, notice = await _deliberation(session, world)
         return {
             "building_id": building.id,
             "unit_id": unit.id,
