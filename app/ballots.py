@@ -1261,7 +1261,7 @@ async def turnout_by(session: AsyncSession, ballot: Ballot, level: str) -> list[
 
 def _natural(text: str) -> tuple[Any, ...]:
     return tuple(
-        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p
+        (0, int(p), "") if p.isdecimal() else (1, 0, p) for p in re.split(r"(\d+)", text) if p
     )
 
 

@@ -1598,7 +1598,7 @@ def _fits(kind: str, c: _Candidate, this_year: int) -> list[bool]:
     owning = c.relation in ("owner", "co_owner")
     lives = c.relation in ("owner", "co_owner", "family")
     elder = lives and c.born is not None and c.born <= this_year - 68
-    lift_block = c.building.isdigit() and 3 <= int(c.building) <= 12
+    lift_block = c.building.isdecimal() and 3 <= int(c.building) <= 12
     if kind == "elder":
         return [elder]
     if kind == "elder_top":

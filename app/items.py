@@ -232,7 +232,7 @@ async def check_scope(
     if not scope:
         return None, None
     kind, _, raw = scope.partition(":")
-    if kind in ("building", "grid") and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+    if kind in ("building", "grid") and raw.isdecimal() and 0 < int(raw) <= MAX_ID:
         table: Any = Building if kind == "building" else Grid
         found = await session.get(table, int(raw))
         if found is not None and found.community_id == community_id:

@@ -121,7 +121,7 @@ async def grids_with_buildings(
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+    return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", text))
 
 
 @dataclass
@@ -304,7 +304,7 @@ async def update_person(
         )
     year_value: int | None = None
     if birth_year.strip():
-        if not birth_year.strip().isdigit() or not 1900 <= int(birth_year) <= utcnow().year:
+        if not birth_year.strip().isdecimal() or not 1900 <= int(birth_year) <= utcnow().year:
             raise RegisterError(
                 _("“%(value)s” is not a year of birth.", value=birth_year), "birth_year"
             )
@@ -443,7 +443,7 @@ async def grant_role(
             await session.execute(
                 select(Grid).where(
                     Grid.community_id == community.id,
-                    Grid.number == (int(grid_number) if grid_number.isdigit() else -1),
+                    Grid.number == (int(grid_number) if grid_number.isdecimal() else -1),
                 )
             )
         ).scalar_one_or_none()

@@ -311,7 +311,7 @@ def validate_buildings(rows: list[tuple[int, dict[str, str]]]) -> list[BuildingR
         building = check.text(line, row, "building", 20)
         grid = 0
         if grid_text:
-            if grid_text.isdigit() and 0 < int(grid_text) < 1000:
+            if grid_text.isdecimal() and 0 < int(grid_text) < 1000:
                 grid = int(grid_text)
             else:
                 check.fail(
@@ -421,7 +421,7 @@ def _check_households(
                     )
             year_text = row.get("birth_year", "")
             if year_text:
-                if year_text.isdigit() and 1900 <= int(year_text) <= this_year:
+                if year_text.isdecimal() and 1900 <= int(year_text) <= this_year:
                     birth_year = int(year_text)
                 else:
                     check.fail(

@@ -60,7 +60,7 @@ async def update_rules(session: AsyncSession, community_id: int, values: dict[st
     parsed: dict[str, int] = {}
     for name, (low, high) in LIMITS.items():
         text = values.get(name, "").strip()
-        if not text.isdigit() or not low <= int(text) <= high:
+        if not text.isdecimal() or not low <= int(text) <= high:
             raise RulesError(name, high)
         parsed[name] = int(text)
     rules = await session.get(DeliberationSettings, community_id)

@@ -101,7 +101,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("YISHI_BASE_URL: expected an http:// or https:// URL with a host")
 
     workers_text = env.get("YISHI_WORKERS") or "1"
-    if not workers_text.isdigit() or not 1 <= int(workers_text) <= 64:
+    if not workers_text.isdecimal() or not 1 <= int(workers_text) <= 64:
         raise SettingsError("YISHI_WORKERS: expected a whole number from 1 to 64")
 
     log_level = (env.get("YISHI_LOG_LEVEL") or "INFO").upper()
@@ -124,7 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("YISHI_SECRET_KEY: must be at least 32 characters long")
 
     smtp_port_text = env.get("YISHI_SMTP_PORT") or "587"
-    if not smtp_port_text.isdigit() or not 1 <= int(smtp_port_text) <= 65535:
+    if not smtp_port_text.isdecimal() or not 1 <= int(smtp_port_text) <= 65535:
         raise SettingsError("YISHI_SMTP_PORT: expected a port number from 1 to 65535")
     starttls_text = (env.get("YISHI_SMTP_STARTTLS") or "true").lower()
     if starttls_text not in {"true", "false", "1", "0", "yes", "no"}:

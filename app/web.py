@@ -40,7 +40,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 100_000 else 1
+    return int(value) if value and value.isdecimal() and 0 < int(value) < 100_000 else 1
 
 
 FLASH_MESSAGES = {

@@ -140,7 +140,7 @@ def parse_request(body: bytes) -> tuple[int, list[bytes], bytes]:
     first = lines[0]
     if (
         not first.startswith("old ")
-        or not first[4:].isdigit()
+        or not first[4:].isdecimal()
         or (first[4:] != "0" and first[4:].startswith("0"))
     ):
         raise ValueError("the first line must be 'old <size>'")

@@ -268,7 +268,7 @@ async def new_amendment(
 
 def _revision(value: object) -> int | None:
     text = str(value or "")
-    return int(text) if text.isdigit() and 0 < int(text) <= actions.MAX_NUMBER else None
+    return int(text) if text.isdecimal() and 0 < int(text) <= actions.MAX_NUMBER else None
 
 
 @post("/c/{slug:str}/items/{number:int}/amendments/new", guards=[person_guard])

@@ -373,7 +373,7 @@ def form_from_post(form: Any) -> tuple[dict[str, Any], str]:
 
     count = text("question_count", 4)
     questions = []
-    for i in range(min(int(count) if count.isdigit() else 0, MAX_QUESTIONS + 1)):
+    for i in range(min(int(count) if count.isdecimal() else 0, MAX_QUESTIONS + 1)):
         questions.append(
             {
                 "id": text(f"q{i}_id", 40) or f"q{i + 1}",
@@ -414,7 +414,7 @@ def apply_action(model: dict[str, Any], action: str) -> bool:
         return True
     if action.startswith("remove_question:"):
         index = action.partition(":")[2]
-        if index.isdigit() and int(index) < len(model["questions"]):
+        if index.isdecimal() and int(index) < len(model["questions"]):
             del model["questions"][int(index)]
         return True
     return False

@@ -199,7 +199,7 @@ async def edit(
         return _edit_page(request, membership, model, 400, ballot=ballot, found=found)
     revision = str(form.get("revision", ""))
     try:
-        await actions.update_draft(db, ballot, data, int(revision) if revision.isdigit() else -1)
+        await actions.update_draft(db, ballot, data, int(revision) if revision.isdecimal() else -1)
     except actions.DefinitionProblems as error:
         return _edit_page(
             request, membership, model, 400, ballot=ballot, found=list(error.problems)

@@ -450,7 +450,7 @@ def _parent_id(value: object) -> int | None:
     text = str(value or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 10:
+    if not text.isdecimal() or len(text) > 10:
         raise DeliberationError("no_such_parent", comment=text)
     return int(text)
 
@@ -468,7 +468,7 @@ async def post_comment(
     form = await request.form()
     body = str(form.get("body") or "")
     raw_parent = form.get("parent_id")
-    slot = f"e{raw_parent}" if str(raw_parent or "").isdigit() else "e-new"
+    slot = f"e{raw_parent}" if str(raw_parent or "").isdecimal() else "e-new"
     parent_id: int | None = None
     try:
         parent_id = _parent_id(raw_parent)

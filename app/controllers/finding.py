@@ -67,7 +67,7 @@ async def filters(
     search.check_filters(status or None, category or None)
     grid_id = None
     if grid:
-        if not (grid.isascii() and grid.isdigit()) or len(grid) > 9:
+        if not (grid.isascii() and grid.isdecimal()) or len(grid) > 9:
             raise DeliberationError("unknown_grid", field="grid", value=grid)
         grid_id = await search.community_grid(db, community_id, int(grid))
     return status or None, category or None, grid_id

@@ -948,7 +948,7 @@ async def decide(
         # "ballot", or "meeting:<number>" for a held meeting's vote
         kind, _colon, raw = form["by"].partition(":")
         if kind == "meeting":
-            number = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+            number = int(raw) if raw.isdecimal() and len(raw) < 10 else 0
             return await actions.decide_by_meeting(db, item, account, number)
         return await actions.decide_by_ballot(db, item, account)
 

@@ -223,7 +223,7 @@ async def new_meeting(
 def _item_numbers(values: list[str]) -> list[int] | None:
     numbers = []
     for value in values:
-        if not value.isdigit() or len(value) > 9:
+        if not value.isdecimal() or len(value) > 9:
             return None
         numbers.append(int(value))
     return numbers

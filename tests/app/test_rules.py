@@ -48,7 +48,7 @@ def test_bad_numbers_are_refused_by_field_and_nothing_is_stored(
 ) -> None:
     client.cookies.set("yishi_lang", "en")
     client.sign_in("admin")
-    for bad in ("", "-1", "0", "1.5", "ten", "100000"):
+    for bad in ("", "-1", "0", "1.5", "ten", "100000", "²"):
         response = client.form(
             "/c/z/rules",
             {"cosign_residents": bad, "cosign_household_permille": "0", "comments_per_hour": "5"},
