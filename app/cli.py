@@ -230,7 +230,8 @@ def outbox() -> None:
 @outbox.command("send")
 @click.option("--retry-failed", is_flag=True, help="Try again the messages given up on")
 def outbox_send(retry_failed: bool) -> None:
-    """Send every message that is due now, with the configured senders."""
+    """Send every message that is due now, with the configured senders. Safe beside a running
+    server: each message is claimed with a lease, so the two never both send it."""
     from app import notify
     from app.db import create_engine, create_sessionmaker
 
@@ -274,7 +275,12 @@ def outbox_list(limit: int) -> None:
         click.echo(_("Nothing is waiting to be sent."))
         return
     for w in found:
-        state = _("given up") if w.given_up else _("waiting")
+        if w.sending:
+            state = _("in progress")
+        elif w.given_up:
+            state = _("given up")
+        else:  # and when it is due next
+            state = _("waiting") + f" → {w.next_attempt_at:%H:%M}Z"
         click.echo(
             f"#{w.id}  {w.channel:<5}  {notify.masked(w.address):<24}  {state}  "
             + ngettext("%(num)s attempt", "%(num)s attempts", w.attempts)

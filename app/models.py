@@ -694,7 +694,10 @@ class OutboxMessage(SQLModel, table=True):
     """An e-mail or SMS waiting for the sender, written in the same transaction as its cause."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_sent_at_id", "sent_at", "id"),)
+    # the claim: unsent, due, lease expired (app/notify.py)
+    __table_args__ = (
+        Index("ix_outbox_message_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     account_id: int = Field(foreign_key="account.id")
@@ -706,3 +709,5 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     sent_at: datetime | None = _utc(default=None)
+    next_attempt_at: datetime = _utc(default_factory=utcnow)  # due from then (backoff)
+    claimed_until: datetime | None = _utc(default=None)  # a sender's lease while it sends

@@ -2,12 +2,20 @@
 or SMS through an outbox that a sender drains. ``notify`` is called inside the action that
 causes the notice, so the notice exists exactly when the action committed.
 
-The outbox is drained by ``run_outbox`` in every app process. A message is sent at most once per
-claim: on PostgreSQL the batch is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` and its rows
-stay locked while they are sent, so several workers share the work; SQLite has one writer (the
-server runs one process there), so the batch is read without a lock and marked afterwards. A
-failed send is retried with exponential backoff and given up after ``MAX_ATTEMPTS``; the last
-error is kept on the row for ``yishi outbox list``.
+The outbox is drained by ``run_outbox`` in every app process, and by ``yishi outbox send``
+beside them. A sender claims a batch with a lease: one short transaction marks the messages
+``claimed_until`` a few minutes ahead (counting the attempt) and commits; the messages are then
+sent with no transaction open and no row locked, and each outcome is recorded in a short
+transaction of its own (sent, or failed with ``next_attempt_at`` pushed back by a doubling
+backoff). While a lease holds no other sender takes the message, on SQLite (where the claim
+takes the write lock before it reads) as on PostgreSQL (``FOR UPDATE SKIP LOCKED`` inside the
+claim), so a healthy run sends each message once. Delivery is at least once, not exactly once:
+a sender that dies, or loses the database, between a send and its record leaves a lease that
+expires, and the message is sent again (the lost attempt counts); e-mail and SMS cannot promise
+better. No send starts late in a lease, so one still running when it expires is unlikely but
+possible. Leases are compared with each process's clock, which must agree to well under a
+lease. A message is given up after ``MAX_ATTEMPTS``; the last error is kept on the row for
+``yishi outbox list``.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -196,6 +205,7 @@ async def _outbox_rows(
                         "subject": subject,
                         "body": body,
                         "created_at": now,
+                        "next_attempt_at": now,
                         "attempts": 0,
                     }
                 )
@@ -704,35 +714,16 @@ MAX_ATTEMPTS: Final = 10
 RETRY_BASE: Final = 30.0  # seconds before the first retry; doubling, at most RETRY_CAP
 RETRY_CAP: Final = 3600.0
 BATCH: Final = 20
+LEASE: Final = timedelta(minutes=5)
+# No send starts in the last fifth of a lease: one send may take a while (SMTP waits up to 30 s
+# a step), and it must end before another sender may take the message over.
+LEASE_RESERVE: Final = 0.2
 
 
-def retry_waits(
-    max_attempts: int = MAX_ATTEMPTS, base: float = RETRY_BASE, cap: float = RETRY_CAP
-) -> list[float]:
-    """How long after its creation a message with k failed attempts is due again: the sum of
-    the backoffs so far (30 s, 1 min, 2 min, … at most an hour each: about three hours in
-    all before giving up). Counted from ``created_at`` the schedule needs no extra column, and
-    a sender that was down simply finds the overdue messages."""
-    waits, total = [], 0.0
-    for attempt in range(max_attempts):
-        waits.append(total)
-        total += min(base * 2**attempt, cap)
-    return waits
-
-
-def _due(now: datetime, waits: Sequence[float]) -> Any:
-    return and_(
-        OutboxMessage.sent_at.is_(None),
-        or_(
-            *(
-                and_(
-                    OutboxMessage.attempts == attempt,
-                    OutboxMessage.created_at <= now - timedelta(seconds=wait),
-                )
-                for attempt, wait in enumerate(waits)
-            )
-        ),
-    )
+def backoff(attempts: int, base: float = RETRY_BASE, cap: float = RETRY_CAP) -> timedelta:
+    """How long a message waits after its ``attempts``-th failed attempt: 30 s, 1 min, 2 min,
+    … at most an hour each, so about three hours from the first attempt to the tenth."""
+    return timedelta(seconds=min(base * 2 ** min(max(attempts - 1, 0), 32), cap))
 
 
 @dataclass
@@ -740,24 +731,85 @@ class Drained:
     sent: int = 0
     failed: int = 0
     given_up: int = 0
+    released: int = 0  # claimed but not tried: the lease ran short, or the app is stopping
+
+
+@dataclass(frozen=True)
+class Claim:
+    message: Outgoing
+    attempt: int  # the message's attempts with this one: whoever claims it next counts higher
 
 
 _OUTBOX = OutboxMessage.__table__  # the Core table: executemany, no ORM bulk-by-key rules
-_UNCHANGED = and_(
+_HELD = and_(
     _OUTBOX.c.id == bindparam("message"),
     _OUTBOX.c.sent_at.is_(None),
-    _OUTBOX.c.attempts == bindparam("seen"),  # nobody else recorded an attempt meanwhile
+    _OUTBOX.c.attempts == bindparam("attempt"),  # nobody claimed it since (its lease held)
 )
+# Sent is recorded even when the lease ran out meanwhile: it is true, and it spares the message
+# a further send by whoever took it over.
 _MARK_SENT = (
     update(_OUTBOX)
-    .where(_UNCHANGED)
-    .values(sent_at=bindparam("at"), attempts=_OUTBOX.c.attempts + 1, last_error=None)
+    .where(_OUTBOX.c.id == bindparam("message"), _OUTBOX.c.sent_at.is_(None))
+    .values(sent_at=bindparam("at"), claimed_until=None, last_error=None)
 )
 _MARK_FAILED = (
     update(_OUTBOX)
-    .where(_UNCHANGED)
-    .values(attempts=_OUTBOX.c.attempts + 1, last_error=bindparam("error"))
+    .where(_HELD)
+    .values(last_error=bindparam("error"), next_attempt_at=bindparam("due"), claimed_until=None)
 )
+_RELEASE = update(_OUTBOX).where(_HELD).values(attempts=_OUTBOX.c.attempts - 1, claimed_until=None)
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    batch: int = BATCH,
+    lease: timedelta = LEASE,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> list[Claim]:
+    """Take up to ``batch`` due messages, oldest first, for ``lease``, and commit: one short
+    transaction, so no lock outlives it. Due means unsent, ``next_attempt_at`` passed, no
+    lease held and attempts left. The claim is a single UPDATE … RETURNING over a sub-select:
+    on PostgreSQL the sub-select skips rows another claimer has locked (``FOR UPDATE SKIP
+    LOCKED``) and re-checks the rest after its commit; on SQLite the UPDATE, the first
+    statement of its transaction, takes the write lock before it reads, so another process
+    waits and then sees the leases. The session must have nothing else pending."""
+    due = (
+        select(_OUTBOX.c.id)
+        .where(
+            _OUTBOX.c.sent_at.is_(None),
+            _OUTBOX.c.next_attempt_at <= now,
+            or_(_OUTBOX.c.claimed_until.is_(None), _OUTBOX.c.claimed_until < now),
+            _OUTBOX.c.attempts < max_attempts,
+        )
+        .order_by(_OUTBOX.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no lock
+    )
+    rows = await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
+        .values(claimed_until=now + lease, attempts=_OUTBOX.c.attempts + 1)
+        .returning(
+            _OUTBOX.c.id,
+            _OUTBOX.c.channel,
+            _OUTBOX.c.address,
+            _OUTBOX.c.subject,
+            _OUTBOX.c.body,
+            _OUTBOX.c.attempts,
+        )
+    )
+    claims = sorted(  # RETURNING follows no order
+        (
+            Claim(Outgoing(id_, channel, address, subject, body), attempts)
+            for id_, channel, address, subject, body, attempts in rows
+        ),
+        key=lambda c: c.message.id,
+    )
+    await session.commit()
+    return claims
 
 
 async def drain_batch(
@@ -766,33 +818,30 @@ async def drain_batch(
     *,
     now: datetime | None = None,
     batch: int = BATCH,
-    waits: Sequence[float] | None = None,
+    lease: timedelta = LEASE,
+    max_attempts: int = MAX_ATTEMPTS,
+    stop: asyncio.Event | None = None,
 ) -> tuple[int, Drained]:
-    """Claim up to ``batch`` due messages, send them and record the outcome; returns how many
-    were claimed and what became of them."""
-    now = now or utcnow()
-    waits = retry_waits() if waits is None else waits
-    claimed = (
-        (
-            await session.execute(
-                select(OutboxMessage)
-                .where(_due(now, waits))
-                .order_by(OutboxMessage.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no lock
-            )
-        )
-        .scalars()
-        .all()
+    """Claim up to ``batch`` due messages, send them with no transaction open, and record each
+    outcome in a short transaction of its own as soon as it is known; returns how many were
+    claimed and what became of them. ``now`` (for tests) stands for the clock."""
+    claims = await claim(
+        session, now=now or utcnow(), batch=batch, lease=lease, max_attempts=max_attempts
     )
-    found = [
-        (m.id, m.attempts, Outgoing(m.id, m.channel, m.address, m.subject, m.body)) for m in claimed
-    ]
-    if session.bind.dialect.name == "sqlite":
-        await session.rollback()  # let go of the read snapshot while the network is slow
+    # The lease is counted on this process's own clock from the claim, so a slow batch stops
+    # starting sends before another sender may take its messages over.
+    deadline = time.monotonic() + lease.total_seconds() * (1 - LEASE_RESERVE)
     result = Drained()
-    sent, failed = [], []
-    for message_id, seen, message in found:
+    for index, held in enumerate(claims):
+        if time.monotonic() > deadline or (stop is not None and stop.is_set()):
+            rest = claims[index:]
+            await session.execute(
+                _RELEASE, [{"message": c.message.id, "attempt": c.attempt} for c in rest]
+            )
+            await session.commit()
+            result.released = len(rest)
+            break
+        message = held.message
         sender = senders.get(message.channel)
         try:
             if sender is None:
@@ -800,24 +849,28 @@ async def drain_batch(
             await sender.send(message)
         except Exception as error:  # any failure is recorded and retried later
             text = f"{type(error).__name__}: {error}"[:500]
-            failed.append({"message": message_id, "seen": seen, "error": text})
+            await session.execute(
+                _MARK_FAILED,
+                {
+                    "message": message.id,
+                    "attempt": held.attempt,
+                    "error": text,
+                    "due": (now or utcnow()) + backoff(held.attempt),
+                },
+            )
             result.failed += 1
-            if seen + 1 >= len(waits):
+            if held.attempt >= max_attempts:
                 result.given_up += 1
                 logger.warning(
-                    "outbox %s: given up after %s attempts: %s", message_id, seen + 1, text
+                    "outbox %s: given up after %s attempts: %s", message.id, held.attempt, text
                 )
             else:
-                logger.info("outbox %s: attempt %s failed: %s", message_id, seen + 1, text)
+                logger.info("outbox %s: attempt %s failed: %s", message.id, held.attempt, text)
         else:
-            sent.append({"message": message_id, "seen": seen, "at": utcnow()})
+            await session.execute(_MARK_SENT, {"message": message.id, "at": utcnow()})
             result.sent += 1
-    if sent:
-        await session.execute(_MARK_SENT, sent)
-    if failed:
-        await session.execute(_MARK_FAILED, failed)
-    await session.commit()
-    return len(found), result
+        await session.commit()
+    return len(claims), result
 
 
 async def drain(
@@ -826,18 +879,31 @@ async def drain(
     *,
     now: datetime | None = None,
     batch: int = BATCH,
-    waits: Sequence[float] | None = None,
+    lease: timedelta = LEASE,
+    max_attempts: int = MAX_ATTEMPTS,
+    stop: asyncio.Event | None = None,
 ) -> Drained:
-    """Send everything that is due, batch after batch, until a batch comes back short."""
+    """Send everything that is due, batch after batch, until a batch comes back short or
+    ``stop`` is set (what was claimed and not tried is released at once)."""
     total = Drained()
-    while True:
+    while stop is None or not stop.is_set():
         async with sessionmaker() as session:
-            claimed, result = await drain_batch(session, senders, now=now, batch=batch, waits=waits)
+            claimed, result = await drain_batch(
+                session,
+                senders,
+                now=now,
+                batch=batch,
+                lease=lease,
+                max_attempts=max_attempts,
+                stop=stop,
+            )
         total.sent += result.sent
         total.failed += result.failed
         total.given_up += result.given_up
+        total.released += result.released
         if claimed < batch:
-            return total
+            break
+    return total
 
 
 async def run_outbox(
@@ -851,7 +917,7 @@ async def run_outbox(
     senders = senders or senders_for(settings)
     while not stop.is_set():
         try:
-            await drain(sessionmaker, senders)
+            await drain(sessionmaker, senders, stop=stop)
         except Exception:  # keep sending; the next round retries
             logger.exception("outbox round failed")
         with contextlib.suppress(TimeoutError):
@@ -874,11 +940,17 @@ class Waiting:
     created_at: datetime
     attempts: int
     last_error: str | None
+    next_attempt_at: datetime
+    sending: bool  # a sender holds a lease on it now
     given_up: bool
 
 
-async def waiting(session: AsyncSession, limit: int = 100) -> list[Waiting]:
-    """Unsent messages, oldest first, with their attempts and last error (for the CLI)."""
+async def waiting(
+    session: AsyncSession, limit: int = 100, now: datetime | None = None
+) -> list[Waiting]:
+    """Unsent messages, oldest first, with their attempts, last error, when they are due and
+    whether one is being sent (for the CLI)."""
+    now = now or utcnow()
     rows = (
         await session.execute(
             select(OutboxMessage)
@@ -887,27 +959,38 @@ async def waiting(session: AsyncSession, limit: int = 100) -> list[Waiting]:
             .limit(limit)
         )
     ).scalars()
-    return [
-        Waiting(
-            m.id,
-            m.channel,
-            m.address,
-            m.subject,
-            m.created_at,
-            m.attempts,
-            m.last_error,
-            m.attempts >= MAX_ATTEMPTS,
+    found = []
+    for m in rows:
+        sending = m.claimed_until is not None and m.claimed_until >= now
+        found.append(
+            Waiting(
+                m.id,
+                m.channel,
+                m.address,
+                m.subject,
+                m.created_at,
+                m.attempts,
+                m.last_error,
+                m.next_attempt_at,
+                sending,
+                not sending and m.attempts >= MAX_ATTEMPTS,
+            )
         )
-        for m in rows
-    ]
+    return found
 
 
-async def retry_given_up(session: AsyncSession) -> int:
-    """Give messages that were given up a fresh start (after fixing the mail settings)."""
+async def retry_given_up(session: AsyncSession, now: datetime | None = None) -> int:
+    """Give messages that were given up a fresh start, due at once (after fixing the mail
+    settings). A message whose last attempt is still being sent is left to its sender."""
+    now = now or utcnow()
     done = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts >= MAX_ATTEMPTS)
-        .values(attempts=0)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.attempts >= MAX_ATTEMPTS,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .values(attempts=0, next_attempt_at=now, claimed_until=None)
     )
     await session.commit()
     return int(done.rowcount or 0)

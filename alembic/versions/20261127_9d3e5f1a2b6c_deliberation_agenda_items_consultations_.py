@@ -65,13 +65,15 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('sent_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('claimed_until', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_outbox_message_account_id_account')),
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], name=op.f('fk_outbox_message_community_id_community')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_message'))
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_message_community_id'), ['community_id'], unique=False)
-        batch_op.create_index('ix_outbox_message_sent_at_id', ['sent_at', 'id'], unique=False)
+        batch_op.create_index('ix_outbox_message_sent_at_next_attempt_at', ['sent_at', 'next_attempt_at'], unique=False)
 
     op.create_table('meeting',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -442,7 +444,7 @@ def downgrade() -> None:
 
     op.drop_table('meeting')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_message_sent_at_id')
+        batch_op.drop_index('ix_outbox_message_sent_at_next_attempt_at')
         batch_op.drop_index(batch_op.f('ix_outbox_message_community_id'))
 
     op.drop_table('outbox_message')

@@ -1,6 +1,6 @@
 """Notifications: wording, preferences per kind and channel, the outbox written with the action
 that causes it, the senders (file, SMTP, SMS webhook) and the loop that drains the outbox with
-retries; the notification centre and the settings page."""
+leases and retries; the notification centre and the settings page."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import asyncio
 import email
 import email.policy
 import json
+import os
 import re
 import socketserver
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,9 +22,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from babel.support import NullTranslations
-from sqlalchemy import func, select, update
+from click.testing import CliRunner
+from sqlalchemy import func, insert, select, update
 
 from app import ballots, i18n, notify
+from app.cli import main as cli
 from app.db import create_engine, create_sessionmaker
 from app.models import (
     Account,
@@ -32,7 +37,7 @@ from app.models import (
     OutboxMessage,
     utcnow,
 )
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from tests.app.conftest import ACCOUNTS, TEST_BASE_URL, Client, World
 from tests.conftest import in_thread
 
@@ -626,26 +631,73 @@ def queue_mail(world: World, usernames: list[str], count: int = 1) -> None:
         send_notice(world, usernames, base_url=TEST_BASE_URL)
 
 
+def queue_rows(world: World, count: int) -> list[int]:
+    """Many due messages at once, written directly (faster than a notice each)."""
+
+    async def work(session: Any) -> list[int]:
+        now = utcnow()
+        await session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "community_id": world.ids["z"],
+                    "account_id": world.ids["resident"],
+                    "channel": "email",
+                    "address": f"r{i}@example.org",
+                    "subject": f"notice {i}",
+                    "body": "…",
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "attempts": 0,
+                }
+                for i in range(count)
+            ],
+        )
+        await session.commit()
+        return list((await session.execute(select(OutboxMessage.id))).scalars())
+
+    return world.db.run(work)
+
+
+def cli_env(world: World, var_dir: Path) -> dict[str, str]:
+    return {
+        "YISHI_DATABASE_URL": world.db.url,
+        "YISHI_SECRET_KEY": "cli-test-secret-" + "x" * 32,
+        "YISHI_VAR_DIR": str(var_dir),
+        "YISHI_LANG": "en",
+    }
+
+
+def test_the_backoff_doubles_up_to_an_hour_and_gives_up_after_about_three_hours() -> None:
+    waits = [notify.backoff(n).total_seconds() for n in range(1, notify.MAX_ATTEMPTS)]
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert 3 * 3600 <= sum(waits) <= 3.25 * 3600
+    assert notify.backoff(10_000) == timedelta(hours=1)
+
+
 def test_the_drain_sends_retries_with_backoff_and_gives_up(world: World) -> None:
     queue_mail(world, ["resident", "owner"])
     recorder = Recorder(failing={"owner@example.org"})
     senders = {"email": recorder, "sms": recorder}
-    start = outbox(world)[0].created_at
+    start = outbox(world)[0].next_attempt_at
+    assert start == outbox(world)[0].created_at  # due at once
 
     first = with_maker(world, lambda maker: notify.drain(maker, senders, now=start))
     assert (first.sent, first.failed, first.given_up) == (1, 1, 0)
     assert [m.address for m in recorder.sent] == ["resident@example.org"]
     done, failed = outbox(world)
-    assert done.sent_at is not None and done.last_error is None
+    assert done.sent_at is not None and done.last_error is None and done.attempts == 1
     assert failed.sent_at is None and failed.attempts == 1
     assert failed.last_error == "ConnectionRefusedError: gateway down for owner@example.org"
+    assert done.claimed_until is None and failed.claimed_until is None  # leases given back
+    # the backoff is counted from the failure and kept on the row
+    assert failed.next_attempt_at == start + timedelta(seconds=30)
 
     # not due again before its backoff, due after it; nothing sent twice
-    soon = with_maker(world, lambda m: notify.drain(m, senders, now=start + timedelta(seconds=5)))
+    soon = with_maker(world, lambda m: notify.drain(m, senders, now=start + timedelta(seconds=29)))
     assert (soon.sent, soon.failed) == (0, 0)
-    later = start + timedelta(seconds=notify.retry_waits()[1] + 1)
     recorder.failing.clear()
-    again = with_maker(world, lambda maker: notify.drain(maker, senders, now=later))
+    again = with_maker(world, lambda m: notify.drain(m, senders, now=failed.next_attempt_at))
     assert (again.sent, again.failed) == (1, 0)
     assert sorted(m.address for m in recorder.sent) == ["owner@example.org", "resident@example.org"]
     assert all(m.sent_at is not None for m in outbox(world))
@@ -654,9 +706,17 @@ def test_the_drain_sends_retries_with_backoff_and_gives_up(world: World) -> None
     # a message that always fails is given up after the last attempt, and retried on request
     queue_mail(world, ["grid"])
     recorder.failing.add("grid@example.org")
-    waits = [0.0, 0.0, 0.0]
-    for _round in range(5):
-        with_maker(world, lambda maker: notify.drain(maker, senders, now=utcnow(), waits=waits))
+    later = utcnow()
+    rounds = []
+    for hour in range(5):
+        result = with_maker(
+            world,
+            lambda m, at=later + timedelta(hours=hour): notify.drain(  # type: ignore[misc]
+                m, senders, now=at, max_attempts=3
+            ),
+        )
+        rounds.append((result.failed, result.given_up))
+    assert rounds == [(1, 0), (1, 0), (1, 1), (0, 0), (0, 0)]
     stuck = outbox(world)[-1]
     assert stuck.attempts == 3 and stuck.sent_at is None and "gateway down" in stuck.last_error
 
@@ -664,7 +724,9 @@ def test_the_drain_sends_retries_with_backoff_and_gives_up(world: World) -> None
         return await notify.waiting(session)
 
     [waiting] = world.db.run(listing)
-    assert waiting.id == stuck.id and waiting.attempts == 3 and not waiting.given_up
+    assert waiting.id == stuck.id and waiting.attempts == 3
+    assert not waiting.given_up and not waiting.sending
+    assert waiting.next_attempt_at == stuck.next_attempt_at
 
     async def exhaust(session: Any) -> int:
         await session.execute(
@@ -677,8 +739,9 @@ def test_the_drain_sends_retries_with_backoff_and_gives_up(world: World) -> None
         return await notify.retry_given_up(session)
 
     assert world.db.run(exhaust) == 1
+    assert outbox(world)[-1].attempts == 0
     recorder.failing.clear()
-    retried = with_maker(world, lambda maker: notify.drain(maker, senders))
+    retried = with_maker(world, lambda maker: notify.drain(maker, senders))  # due at once
     assert retried.sent == 1 and outbox(world)[-1].sent_at is not None
 
 
@@ -716,6 +779,101 @@ def test_the_outbox_loop_sends_to_the_file_by_default(world: World, settings: Se
     assert outbox(world)[0].sent_at is not None
 
 
+def test_a_lease_left_by_a_crashed_sender_expires_and_the_message_is_sent_again(
+    world: World, tmp_path: Path
+) -> None:
+    queue_mail(world, ["resident", "owner"])
+    start = utcnow()
+
+    async def crash(maker: Any) -> list[notify.Claim]:  # claims, then dies before sending
+        async with maker() as session:
+            return await notify.claim(session, now=start, batch=1)
+
+    [held] = with_maker(world, crash)
+    row = next(m for m in outbox(world) if m.id == held.message.id)
+    assert row.claimed_until == start + notify.LEASE and row.attempts == held.attempt == 1
+    listed = CliRunner().invoke(cli, ["outbox", "list"], env=cli_env(world, tmp_path))
+    assert listed.exit_code == 0, listed.output
+    assert f"#{held.message.id}  email" in listed.output and "in progress" in listed.output
+
+    # while the lease holds, nobody else sends it; the other message goes
+    recorder = Recorder()
+    during = start + notify.LEASE - timedelta(seconds=1)
+    with_maker(world, lambda maker: notify.drain(maker, {"email": recorder}, now=during))
+    assert [m.id for m in recorder.sent] == [m.id for m in outbox(world) if m.id != held.message.id]
+
+    # once it has expired, the message is claimed again (the lost attempt counts) and sent once
+    after = start + notify.LEASE + timedelta(seconds=1)
+    done = with_maker(world, lambda maker: notify.drain(maker, {"email": recorder}, now=after))
+    assert done.sent == 1 and recorder.sent[-1].id == held.message.id
+    row = next(m for m in outbox(world) if m.id == held.message.id)
+    assert row.sent_at is not None and row.attempts == 2 and row.claimed_until is None
+    assert len({m.id for m in recorder.sent}) == len(recorder.sent) == 2
+
+
+def test_a_crash_on_the_last_attempt_is_retried_on_request_once_the_lease_expires(
+    world: World,
+) -> None:
+    queue_mail(world, ["resident"])
+
+    async def crash_last(session: Any) -> list[notify.Claim]:
+        await session.execute(update(OutboxMessage).values(attempts=notify.MAX_ATTEMPTS - 1))
+        await session.commit()
+        return await notify.claim(session, now=utcnow())
+
+    [held] = world.db.run(crash_last)
+    assert held.attempt == notify.MAX_ATTEMPTS
+
+    async def state(session: Any) -> tuple[bool, bool, int]:
+        [w] = await notify.waiting(session)
+        return w.sending, w.given_up, await notify.retry_given_up(session)
+
+    assert world.db.run(state) == (True, False, 0)  # its sender may still be at it
+
+    async def expire(session: Any) -> tuple[bool, bool, int]:
+        later = utcnow() + notify.LEASE + timedelta(seconds=1)
+        [w] = await notify.waiting(session, now=later)
+        return w.sending, w.given_up, await notify.retry_given_up(session, now=later)
+
+    assert world.db.run(expire) == (False, True, 1)
+    [row] = outbox(world)
+    assert row.attempts == 0 and row.claimed_until is None
+
+
+def test_concurrent_claimers_get_disjoint_messages(world: World) -> None:
+    """Four claimers on connections of their own, as four processes would be, start together
+    and claim small batches until nothing is left: every message is claimed exactly once."""
+    ids = queue_rows(world, 120)
+    now = utcnow()
+    start = threading.Barrier(4)
+
+    def claimer() -> list[int]:
+        async def main() -> list[int]:
+            engine = create_engine(world.db.url)
+            maker = create_sessionmaker(engine)
+            got: list[int] = []
+            try:
+                async with maker() as session:  # connect before the race starts
+                    await session.execute(select(1))
+                start.wait(timeout=30)
+                while True:
+                    async with maker() as session:
+                        claims = await notify.claim(session, now=now, batch=7)
+                    if not claims:
+                        return got
+                    got.extend(c.message.id for c in claims)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(main())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [f.result() for f in [pool.submit(claimer) for _i in range(4)]]
+    claimed = [message for got in results for message in got]
+    assert sorted(claimed) == sorted(ids)
+    assert {m.attempts for m in outbox(world)} == {1}
+
+
 class Slow(Recorder):
     """Holds every message until released, as a slow mail server would."""
 
@@ -730,43 +888,121 @@ class Slow(Recorder):
         await super().send(message)
 
 
-def test_sending_never_blocks_other_workers_or_writers(world: World) -> None:
-    """PostgreSQL: a batch stays locked while it is sent, and another worker skips it, so no
-    message goes twice. SQLite (one writer process): the batch is read without holding the
-    database while the network is slow, so votes and comments are written meanwhile."""
+def test_sending_holds_no_lock_and_other_senders_take_the_rest(world: World) -> None:
+    """A batch being sent (to a dead mail server, say) holds leases, not locks: its rows can be
+    locked at once, other writers go on, and another sender takes the other messages only."""
     queue_mail(world, ["resident", "owner", "grid", "chair"])
 
-    async def postgres(maker: Any) -> tuple[int, int, int]:
+    async def work(maker: Any) -> tuple[int, int, int]:
         slow, quick = Slow(), Recorder()
         first = asyncio.create_task(notify.drain(maker, {"email": slow}, batch=2))
         await slow.started.wait()
-        second = await notify.drain(maker, {"email": quick}, batch=2)
-        slow.release.set()
-        await first
-        third = await notify.drain(maker, {"email": quick})
-        ids = [m.id for m in slow.sent + quick.sent]
-        assert len(ids) == len(set(ids))
-        return len(slow.sent), second.sent, third.sent
-
-    async def sqlite(maker: Any) -> tuple[int, int, int]:
-        slow = Slow()
-        first = asyncio.create_task(notify.drain(maker, {"email": slow}, batch=10))
-        await slow.started.wait()
-        async with maker() as session:  # another writer, while the sender waits on the network
+        async with maker() as session:
+            held = select(OutboxMessage.id).where(OutboxMessage.claimed_until.is_not(None))
+            if world.db.backend == "postgres":  # raises at once if a row is locked
+                await session.execute(held.with_for_update(nowait=True))
+            assert len((await session.execute(held)).all()) == 2
             await asyncio.wait_for(
                 notify.notify(session, world.ids["z"], [world.ids["owner"]], "reply", {}, "/"),
                 timeout=5,
             )
             await asyncio.wait_for(session.commit(), timeout=5)
+        second = await notify.drain(maker, {"email": quick}, batch=2)
         slow.release.set()
-        done = await first
-        return len(slow.sent), done.sent, len({m.id for m in slow.sent})
+        await first
+        third = await notify.drain(maker, {"email": quick})
+        ids = [m.id for m in slow.sent + quick.sent]
+        assert len(ids) == len(set(ids)) == 4
+        return len(slow.sent), second.sent, third.sent
 
-    if world.db.backend == "postgres":
-        assert with_maker(world, postgres) == (2, 2, 0)
-    else:
-        assert with_maker(world, sqlite) == (4, 4, 4)
-    assert all(m.sent_at is not None for m in outbox(world))
+    assert with_maker(world, work) == (2, 2, 0)
+    assert all(m.sent_at is not None and m.attempts == 1 for m in outbox(world))
+
+
+def test_a_batch_stops_sending_when_its_lease_runs_short_or_the_app_stops(world: World) -> None:
+    """What was claimed and not tried goes back at once, its attempt given back."""
+    queue_mail(world, ["resident", "owner", "grid"])
+
+    class Sluggish(Recorder):
+        async def send(self, message: notify.Outgoing) -> None:
+            await asyncio.sleep(0.25)  # past the 0.24 s a 0.3 s lease leaves for starting sends
+            await super().send(message)
+
+    sluggish = Sluggish()
+    short = timedelta(seconds=0.3)
+    done = with_maker(world, lambda m: notify.drain(m, {"email": sluggish}, batch=3, lease=short))
+    # one send a batch: 3 claimed, 1 sent, 2 released; then 2 claimed, 1 sent, 1 released
+    assert (done.sent, done.released) == (2, 3)
+    first, second, third = outbox(world)
+    assert first.sent_at and second.sent_at and third.sent_at is None
+    assert (third.attempts, third.claimed_until) == (0, None)
+
+    class Stopping(Recorder):
+        def __init__(self, stop: asyncio.Event) -> None:
+            super().__init__()
+            self.stop = stop
+
+        async def send(self, message: notify.Outgoing) -> None:
+            self.stop.set()  # the app is told to stop while this message is being sent
+            await super().send(message)
+
+    send_notice(world, ["resident", "owner"], base_url=TEST_BASE_URL)
+
+    async def stopping(maker: Any) -> notify.Drained:
+        stop = asyncio.Event()
+        return await notify.drain(maker, {"email": Stopping(stop)}, stop=stop)
+
+    stopped = with_maker(world, stopping)
+    assert (stopped.sent, stopped.released) == (1, 2)
+    assert [m.sent_at is not None for m in outbox(world)] == [True, True, True, False, False]
+    assert all(m.claimed_until is None for m in outbox(world))
+
+
+def test_the_cli_beside_the_running_loop_never_sends_a_message_twice(
+    world: World, settings: Settings, tmp_path: Path
+) -> None:
+    """``yishi outbox send`` in a process of its own while the server's loop is stuck sending a
+    batch: the command sends the rest, not the batch, and returns at once."""
+    ids = queue_rows(world, notify.BATCH + 5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YISHI_")}
+    env.update(cli_env(world, tmp_path / "cli"))
+
+    async def work(maker: Any) -> tuple[Slow, bytes]:
+        slow, stop = Slow(), asyncio.Event()
+        loop = asyncio.create_task(
+            notify.run_outbox(maker, settings, stop, senders={"email": slow}, interval=0.05)
+        )
+        await asyncio.wait_for(slow.started.wait(), timeout=10)
+        command = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from app.cli import main; main()",
+            "outbox",
+            "send",
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(command.communicate(), timeout=60)
+        assert command.returncode == 0, output.decode()
+        slow.release.set()
+        for _i in range(200):
+            if len(slow.sent) == notify.BATCH:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await loop
+        return slow, output
+
+    slow, output = with_maker(world, work)
+    assert "5 sent, 0 failed (0 given up)." in output.decode()
+    lines = (tmp_path / "cli" / "outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    by_cli = [json.loads(line)["id"] for line in lines]
+    by_loop = [m.id for m in slow.sent]
+    assert len(by_cli) == 5 and len(by_loop) == notify.BATCH
+    assert sorted(by_cli + by_loop) == sorted(ids)  # each message once, by one of the two
+    assert all(m.sent_at is not None and m.attempts == 1 for m in outbox(world))
 
 
 # --- the centre ----------------------------------------------------------------------------------
