@@ -736,8 +736,11 @@ LIFT = Item(
                 ),
             ),
             after="l05",
-            decision="accepted",
+            # The owners' vote on the lifts was already under way: a text changed now would not
+            # be the text they are voting on (and could not be decided by their vote).
+            decision="rejected",
             decided_after="l05",
+            note="业主表决已经开始,表决的是原方案,现在改正文会让表决结果对不上。一楼的补偿和噪音检测,表决通过后作为实施细则另行征求意见。",
         ),
     ),
     summary=(
@@ -753,7 +756,7 @@ LIFT = Item(
         ),
         Point(
             "against",
-            "一楼住户的采光、噪音和房屋价值受影响;修改#1 已写明一楼不分摊并做噪音检测。",
+            "一楼住户的采光、噪音和房屋价值受影响;修改建议#1 要求一楼不分摊并做噪音检测,留作实施细则。",
             ("l03", "l05", "l07"),
         ),
         Point(

@@ -682,7 +682,12 @@ async def _move(
     )
     done = await session.execute(
         update(AgendaItem)
-        .where(AgendaItem.id == item.id, AgendaItem.status == source)
+        # the status and the text the chair saw: an amendment taken in meanwhile stops the step
+        .where(
+            AgendaItem.id == item.id,
+            AgendaItem.status == source,
+            AgendaItem.revision == item.revision,
+        )
         .values(status=to, updated_at=now, **(values or {}))
     )
     if done.rowcount != 1:
@@ -846,14 +851,38 @@ async def decide_by_ballot(session: AsyncSession, item: AgendaItem, actor: Accou
     outcome = ballot_outcome(ballot)
     if outcome is None:
         raise DeliberationError("no_decision", ballot=ballot.number)
+    if await _amended_since(session, item, ballot.opened_at):
+        raise DeliberationError("amended_since_vote", ballot=ballot.number)
     return await _move(
         session,
         item,
         actor,
         "decide",
-        extra={"outcome": str(outcome), "ballot": ballot.number},
+        extra={"outcome": str(outcome), "ballot": ballot.number, **_text_decided(item)},
         values={"outcome": str(outcome)},
     )
+
+
+async def _amended_since(session: AsyncSession, item: AgendaItem, moment: datetime | None) -> bool:
+    """Whether an amendment changed the item's text after the vote began: then the voters
+    decided on another text, and their result cannot decide this one."""
+    if moment is None:
+        return False
+    found = await session.execute(
+        select(func.count())
+        .select_from(ItemRevision)
+        .where(
+            ItemRevision.item_id == item.id,
+            ItemRevision.amendment_id.is_not(None),
+            ItemRevision.created_at > moment,
+        )
+    )
+    return bool(found.scalar_one())
+
+
+def _text_decided(item: AgendaItem) -> dict[str, Any]:
+    """Which text the decision is about, for the log."""
+    return {"revision": item.revision, "body_sha256": body_sha256(item.body)}
 
 
 async def decide_by_meeting(
@@ -879,12 +908,14 @@ async def decide_by_meeting(
     if vote is None:
         raise DeliberationError("no_meeting_vote", field="meeting", meeting=meeting.number)
     outcome = str(vote["outcome"])
+    if await _amended_since(session, item, meeting.starts_at):
+        raise DeliberationError("amended_since_vote", field="meeting", meeting=meeting.number)
     return await _move(
         session,
         item,
         actor,
         "decide",
-        extra={"outcome": outcome, "meeting": meeting.number},
+        extra={"outcome": outcome, "meeting": meeting.number, **_text_decided(item)},
         values={"outcome": outcome, "decision_meeting_id": meeting.id},
     )
 

@@ -181,6 +181,10 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "closes_before_opens": lambda d: _("The closing time must come after the opening time."),
     "closes_in_past": lambda d: _("The closing time must lie in the future."),
     "no_ballot": lambda d: _("No ballot is linked to this item yet: prepare one first."),
+    "amended_since_vote": lambda d: _(
+        "The item's text was changed by an amendment after the vote began: the vote was on "
+        "another text and cannot decide this one. Put the current text to a new vote."
+    ),
     "ballot_not_final": lambda d: _(
         "Ballot #%(ballot)s has no final result yet: a preliminary result becomes final once "
         "its objection period is over.",

@@ -176,7 +176,8 @@ def test_demo_deliberation_plays_every_stage_through_the_actions(
     decisions = Counter(a.status for a in got["amendments"])
     assert decisions["accepted"] >= 4 and decisions["rejected"] >= 2 and decisions["proposed"] == 1
     assert "临时停靠位" in parking.body and parking.revision == 2
-    assert "一楼住户不分摊" in lift.body and lift.revision == 2
+    # the lift ballot was under way: its amendment was rejected, the voters' text stands
+    assert "一楼住户不分摊" not in lift.body and lift.revision == 1
     assert "外来车辆一律不得进入小区" not in parking.body
     assert len(got["revisions"]) == sum(i.revision for i in items.values() if i.status != "draft")
 
@@ -212,7 +213,7 @@ def test_demo_deliberation_plays_every_stage_through_the_actions(
     types = Counter(t for t, _p in got["entries"])
     assert types["item.cosigned"] == got["cosigns"]
     assert types["item.transitioned"] == len(
-        [e for e in got["events"] if e.action != "threshold_reached"]
+        [e for e in got["events"] if e.action not in ("threshold_reached", "amend")]
     )
     assert types["amendment.decided"] == decisions["accepted"] + decisions["rejected"]
     assert types["summary.published"] == 3

@@ -24,6 +24,7 @@ from app.items import DeliberationError, Upload
 from app.models import (
     Account,
     AgendaItem,
+    Amendment,
     Ballot,
     Building,
     Community,
@@ -676,6 +677,8 @@ def test_decide_by_the_linked_ballot(world: World) -> None:
         "to": "decided",
         "outcome": "adopted",
         "ballot": ballot_number,
+        "revision": 1,
+        "body_sha256": actions.body_sha256(item.body),
     }
 
 
@@ -697,6 +700,42 @@ def test_a_preliminary_result_open_to_objections_decides_nothing(world: World) -
     number = deciding(world)
     tallied_ballot(world, number, "yes", final=False)
     assert on_item(world, number, "chair", actions.decide_by_ballot) == "ballot_not_final"
+    assert item_row(world, number).status == "deciding"
+
+
+def test_a_vote_on_a_text_amended_since_decides_nothing(world: World) -> None:
+    number = deciding(world)
+    tallied_ballot(world, number, "yes")
+
+    async def amend(session: Any) -> None:  # as app.amendments does when one is accepted
+        item = await actions.get_item(session, world.ids["z"], number)
+        amendment = Amendment(
+            community_id=item.community_id,
+            item_id=item.id,
+            number=1,
+            author_id=world.ids["owner"],
+            base_revision=1,
+            body="另一种写法",
+            status="accepted",
+        )
+        session.add(amendment)
+        await session.flush()
+        session.add(
+            ItemRevision(
+                community_id=item.community_id,
+                item_id=item.id,
+                revision=2,
+                title=item.title,
+                body=amendment.body,
+                amendment_id=amendment.id,
+                created_by=world.ids["resident"],
+            )
+        )
+        item.body, item.revision = amendment.body, 2
+        await session.commit()
+
+    world.db.run(amend)
+    assert on_item(world, number, "chair", actions.decide_by_ballot) == "amended_since_vote"
     assert item_row(world, number).status == "deciding"
 
 
@@ -738,6 +777,8 @@ def test_decide_by_a_meeting_and_implement(world: World) -> None:
         "to": "decided",
         "outcome": "adopted",
         "meeting": 1,
+        "revision": 1,
+        "body_sha256": actions.body_sha256(item_row(world, number).body),
     }
     assert on_item(world, number, "chair", actions.close_rejected) == "not_rejected"
     assert on_item(world, number, "chair", actions.post_progress, "", "in_progress") == "empty"
