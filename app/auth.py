@@ -211,6 +211,19 @@ async def person_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise PermissionDeniedException()
 
 
+async def resident_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Signed in, and living in this community now (a current link to a unit): who may raise,
+    co-sign, comment on and amend its agenda items. Someone who moved out keeps their person
+    (a frozen ballot roll may still hold them) but no longer speaks for the community."""
+    membership = await membership_for(connection)
+    if connection.scope["state"].get("account") is None:
+        raise NotAuthorizedException()
+    if membership.person is None or Role.resident not in membership.roles:
+        raise PermissionDeniedException()
+
+
 def signed_in_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.scope["state"].get("account") is None:
         raise NotAuthorizedException()

@@ -18,7 +18,7 @@ from litestar.response import Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import amendments as actions
-from app.auth import Membership, community_guard, person_guard
+from app.auth import Membership, community_guard, resident_guard
 from app.controllers.ballot_views import local_time
 from app.controllers.ballot_views import status_label as ballot_status_label
 from app.i18n import gettext as _
@@ -250,7 +250,7 @@ def _form_page(
     )
 
 
-@get("/c/{slug:str}/items/{number:int}/amendments/new", guards=[person_guard])
+@get("/c/{slug:str}/items/{number:int}/amendments/new", guards=[resident_guard])
 async def new_amendment(
     request: Request[Any, Any, Any],
     slug: str,
@@ -271,7 +271,7 @@ def _revision(value: object) -> int | None:
     return int(text) if text.isdecimal() and 0 < int(text) <= actions.MAX_NUMBER else None
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/new", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/new", guards=[resident_guard])
 async def propose(
     request: Request[Any, Any, Any],
     slug: str,
@@ -492,7 +492,7 @@ async def _decision(
     return redirect(path, "accepted" if action == "accept" else "rejected")
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/accept", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/accept", guards=[resident_guard])
 async def accept(
     request: Request[Any, Any, Any],
     slug: str,
@@ -505,7 +505,7 @@ async def accept(
     return await _decision(request, db, membership, account, number, amendment, "accept")
 
 
-@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/reject", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/amendments/{amendment:int}/reject", guards=[resident_guard])
 async def reject(
     request: Request[Any, Any, Any],
     slug: str,

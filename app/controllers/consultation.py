@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import consultation as actions
-from app.auth import Membership, community_guard, person_guard
+from app.auth import Membership, community_guard, resident_guard
 from app.controllers.ballot_views import local_time
 from app.controllers.items import status_label
 from app.i18n import current_language, ngettext
@@ -455,7 +455,7 @@ def _parent_id(value: object) -> int | None:
     return int(text)
 
 
-@post("/c/{slug:str}/items/{number:int}/comments", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/comments", guards=[resident_guard])
 async def post_comment(
     request: Request[Any, Any, Any],
     slug: str,
@@ -590,7 +590,7 @@ def _may_edit(comment: Comment, item: AgendaItem, account: Account) -> Deliberat
     return None
 
 
-@get("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[person_guard])
+@get("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[resident_guard])
 async def edit_form(
     request: Request[Any, Any, Any],
     slug: str,
@@ -606,7 +606,7 @@ async def edit_form(
     return _edit_page(request, membership, comment, item, comment.body)
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[person_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/edit", guards=[resident_guard])
 async def edit(
     request: Request[Any, Any, Any],
     slug: str,
@@ -628,7 +628,7 @@ async def edit(
 # --- reactions and reports ---------------------------------------------------------------------
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/react", guards=[person_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/react", guards=[resident_guard])
 async def react(
     request: Request[Any, Any, Any],
     slug: str,
@@ -669,7 +669,7 @@ async def _refused_on_thread(
     return _thread_page(request, t, status_of(error))
 
 
-@post("/c/{slug:str}/comments/{comment_id:int}/report", guards=[person_guard])
+@post("/c/{slug:str}/comments/{comment_id:int}/report", guards=[resident_guard])
 async def report(
     request: Request[Any, Any, Any],
     slug: str,

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import items as actions
-from app.auth import Membership, community_guard, person_guard
+from app.auth import Membership, community_guard, resident_guard
 from app.controllers.ballot_views import local_input, local_time, parse_local
 from app.controllers.ballot_views import status_label as ballot_status_label
 from app.i18n import gettext as _
@@ -535,7 +535,7 @@ async def _draft_form(request: Request[Any, Any, Any]) -> tuple[dict[str, str], 
     return values, uploads
 
 
-@get("/c/{slug:str}/items/new", guards=[person_guard])
+@get("/c/{slug:str}/items/new", guards=[resident_guard])
 async def new_item(
     request: Request[Any, Any, Any], slug: str, db: AsyncSession, membership: Membership
 ) -> Template:
@@ -545,7 +545,7 @@ async def new_item(
 
 @post(
     "/c/{slug:str}/items/new",
-    guards=[person_guard],
+    guards=[resident_guard],
     request_max_body_size=UPLOAD_BODY_LIMIT,
 )
 async def create_item(
@@ -580,7 +580,7 @@ async def _own_draft(db: AsyncSession, m: Membership, account: Account, number: 
     return item
 
 
-@get("/c/{slug:str}/items/{number:int}/edit", guards=[person_guard])
+@get("/c/{slug:str}/items/{number:int}/edit", guards=[resident_guard])
 async def edit_item_form(
     request: Request[Any, Any, Any],
     slug: str,
@@ -605,7 +605,7 @@ async def edit_item_form(
 
 @post(
     "/c/{slug:str}/items/{number:int}/edit",
-    guards=[person_guard],
+    guards=[resident_guard],
     request_max_body_size=UPLOAD_BODY_LIMIT,
 )
 async def edit_item(
@@ -642,7 +642,7 @@ async def edit_item(
 
 @post(
     "/c/{slug:str}/items/{number:int}/attachments/{attachment_id:int}/delete",
-    guards=[person_guard],
+    guards=[resident_guard],
 )
 async def delete_attachment(
     request: Request[Any, Any, Any],
@@ -752,7 +752,7 @@ async def _step(
     return redirect(f"{_base(m)}/{number}?{urlencode({'done': done})}")
 
 
-@post("/c/{slug:str}/items/{number:int}/publish", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/publish", guards=[resident_guard])
 async def publish(
     request: Request[Any, Any, Any],
     slug: str,
@@ -772,7 +772,7 @@ async def publish(
     )
 
 
-@post("/c/{slug:str}/items/{number:int}/cosign", guards=[person_guard])
+@post("/c/{slug:str}/items/{number:int}/cosign", guards=[resident_guard])
 async def cosign(
     request: Request[Any, Any, Any],
     slug: str,

@@ -39,6 +39,7 @@ from app.models import (
     Meeting,
     Notification,
     Person,
+    UnitLink,
     utcnow,
 )
 from app.register_import import import_file
@@ -944,6 +945,26 @@ def test_only_people_in_the_register_reach_the_draft_form(world: World, client: 
     assert away.status_code == 303 and away.headers["location"].startswith("/signin")
     assert "Propose an item" not in client.get("/c/z/items").text
     assert count(world, AgendaItem) == 0
+
+
+def test_someone_who_moved_out_no_longer_speaks_for_the_community(
+    world: World, client: Client
+) -> None:
+    number = published(world)
+
+    async def move_out(session: Any) -> None:
+        links = await session.execute(
+            select(UnitLink).where(UnitLink.person_id == world.ids["P001"])
+        )
+        for link in links.scalars():
+            link.until = utcnow().date()
+        await session.commit()
+
+    world.db.run(move_out)
+    english(client, "owner")  # P001, the owner, has moved out
+    assert client.get("/c/z/items/new").status_code == 403
+    assert client.form(f"/c/z/items/{number}/cosign").status_code == 403
+    assert item_row(world, number).cosign_count == 0
 
 
 @pytest.mark.parametrize(
