@@ -140,6 +140,10 @@ class Membership:
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
 
+    def sees_names(self) -> bool:
+        """Residents' names are for the community's own people, not for every passer-by."""
+        return self.person is not None or bool(self.roles)
+
 
 async def load_membership(
     session: AsyncSession, community: Community, account: Account | None

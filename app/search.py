@@ -37,7 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.items import MAX_ID, DeliberationError
 from app.models import (
-    Account,
     AgendaItem,
     Amendment,
     Ballot,
@@ -413,29 +412,22 @@ _XML_LANG: Final = "{http://www.w3.org/XML/1998/namespace}lang"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-@dataclass(frozen=True)
-class FeedEntry:
-    item: AgendaItem
-    author: str  # the author's display name
-
-
 async def feed_entries(
     session: AsyncSession,
     community_id: int,
     status: str | None = None,
     category: str | None = None,
     grid_id: int | None = None,
-) -> list[FeedEntry]:
-    """The newest-updated published items (at most ``FEED_SIZE``) with their authors' names."""
+) -> list[AgendaItem]:
+    """The newest-updated published items (at most ``FEED_SIZE``)."""
     check_filters(status, category)
     rows = await session.execute(
-        select(AgendaItem, Account.display_name)
-        .join(Account, Account.id == AgendaItem.author_id)
+        select(AgendaItem)
         .where(*item_filters(community_id, status, category, grid_id))
         .order_by(AgendaItem.updated_at.desc(), AgendaItem.id.desc())
         .limit(FEED_SIZE)
     )
-    return [FeedEntry(item, str(name)) for item, name in rows.all()]
+    return list(rows.scalars())
 
 
 def _xml(text: object) -> str:
@@ -451,7 +443,7 @@ def _add(parent: ET.Element, tag: str, text: object = None, **attributes: str) -
 
 def atom_feed(
     community: Community,
-    entries: Sequence[FeedEntry],
+    entries: Sequence[AgendaItem],
     *,
     base_url: str,
     self_path: str,
@@ -467,15 +459,14 @@ def atom_feed(
     feed = ET.Element("feed", {"xmlns": ATOM, _XML_LANG: language})
     _add(feed, "id", f"{base_url}/c/{slug}/items.atom")
     _add(feed, "title", title)
-    newest = max((e.item.updated_at for e in entries), default=community.created_at)
+    newest = max((e.updated_at for e in entries), default=community.created_at)
     _add(feed, "updated", iso_utc(newest))
     _add(feed, "link", rel="self", type="application/atom+xml", href=f"{base_url}{self_path}")
     _add(feed, "link", rel="alternate", type="text/html", href=f"{base_url}/c/{slug}/items")
     author = _add(feed, "author")
     _add(author, "name", community.name)
     _add(feed, "generator", "Yishi")
-    for found in entries:
-        item = found.item
+    for item in entries:
         url = f"{base_url}/c/{slug}/items/{item.number}"
         entry = _add(feed, "entry")
         _add(entry, "id", url)
@@ -484,8 +475,8 @@ def atom_feed(
         if item.published_at is not None:
             _add(entry, "published", iso_utc(item.published_at))
         _add(entry, "link", rel="alternate", type="text/html", href=url)
-        entry_author = _add(entry, "author")
-        _add(entry_author, "name", found.author)
+        # no entry author: the feed's author (the community) stands for every entry, and a
+        # feed is read by anyone, while residents' names are for the community's own people
         _add(entry, "category", term=item.category, label=category_label(item.category))
         _add(entry, "summary", plain_summary(item.body), type="text")
         _add(entry, "content", item.body_html, type="html")

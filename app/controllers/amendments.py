@@ -141,11 +141,6 @@ async def amendment_or_404(db: AsyncSession, item: AgendaItem, number: int) -> A
         raise NotFoundException() from None
 
 
-def shows_names(m: Membership) -> bool:
-    """Residents' names are for the community's own people, not for every passer-by."""
-    return m.person is not None or bool(m.roles)
-
-
 def _paths(m: Membership, item: AgendaItem) -> dict[str, str]:
     item_path = f"/c/{m.community.slug}/items/{item.number}"
     return {
@@ -180,7 +175,7 @@ async def amendment_list(
     found = await actions.list_amendments(db, item)
     names = (
         await actions.display_names(db, {a.author_id for a in found})
-        if shows_names(membership)
+        if membership.sees_names()
         else {}
     )
     bases: dict[int, str | None] = {}
@@ -393,7 +388,7 @@ async def _amendment_page(
         await actions.display_names(
             db, {amendment.author_id} | ({amendment.decided_by} if amendment.decided_by else set())
         )
-        if shows_names(m)
+        if m.sees_names()
         else {}
     )
     out_of_date = rules.out_of_date(amendment.status, amendment.base_revision, item.revision)
@@ -570,7 +565,7 @@ async def revisions(
     numbers = {a.id: a.number for a in await actions.list_amendments(db, item)}
     names = (
         await actions.display_names(db, {r.created_by for r in found})
-        if shows_names(membership)
+        if membership.sees_names()
         else {}
     )
     versions = []

@@ -245,6 +245,7 @@ class Thread:
         self.may_post = self.takes_part and self.is_open
         self.is_moderator = self.m.has(Role.chair, Role.grid_member)
         self.sees_hidden = self.m.has(Role.chair, Role.auditor)
+        self.names = self.m.sees_names()  # residents' names are for the community's own people
 
     def may_reply(self, c: actions.CommentView) -> bool:
         return self.may_post and c.hidden_reason is None
@@ -284,6 +285,7 @@ class Words:
     edit: str
     edited: str
     proposer: str
+    resident: str
     read_hidden: str
     report: str
     report_reason: str
@@ -324,6 +326,7 @@ def words(language: str) -> Words:
         edit=_("Edit"),
         edited=_("edited"),
         proposer=_("proposer"),
+        resident=_("a resident"),
         read_hidden=_("Read the hidden text (chairs and auditors only)"),
         report=_("Report"),
         report_reason=_("What is wrong with it?"),

@@ -381,10 +381,11 @@ async def item_context(
         "ballot_status_label": ballot_status_label,
         "life_cycle": life_cycle(item, declined_from),
         "scope": await scope_label(db, item),
-        "author_name": await _author_name(db, item),
+        # names are for the community's own people; a passer-by sees that residents took part
+        "author_name": await _author_name(db, item) if m.sees_names() else _("a resident"),
         "attachments": await actions.attachments_of(db, item),
         "image_types": IMAGE_TYPES,
-        "cosigners": await actions.cosigner_names(db, item),
+        "cosigners": await actions.cosigner_names(db, item) if m.sees_names() else [],
         "has_cosigned": bool(person and await actions.has_cosigned(db, item, person.id)),
         "is_author": account is not None and account.id == item.author_id,
         "is_chair": is_chair,

@@ -1001,3 +1001,21 @@ def test_comment_times_read_in_beijing_time() -> None:
     ):
         assert beijing(moment) == local_time(moment)
     assert beijing(datetime(2026, 1, 1, 16, 5, tzinfo=UTC)) == "2026-01-02 00:05"
+
+
+def test_names_are_for_the_community_s_own_people(world: World, client: Client) -> None:
+    """A passer-by reads the item and the thread, not who wrote what."""
+    make_item(world)  # the owner's
+    resident = english(client, "resident")
+    top = posted_id(post(resident, "First!"))
+    [commenter, proposer] = [
+        rows(world, Account, Account.username == name)[0].display_name
+        for name in ("resident", "owner")
+    ]
+    anonymous = another(client)
+    thread, item = anonymous.get(THREAD), anonymous.get("/c/z/items/1")
+    assert f'id="c{top}"' in thread.text and commenter not in text(thread)
+    assert "a resident" in text(thread) and proposer not in text(item)
+    assert commenter in text(resident.get(THREAD)) and proposer in text(
+        resident.get("/c/z/items/1")
+    )

@@ -578,8 +578,9 @@ def test_atom_feed_of_published_items(world: World, client: Client) -> None:
     link = newest.find(f"{ATOM}link")
     assert link is not None and link.get("href") == f"{TEST_BASE_URL}/c/z/items/2"
     assert link.get("rel") == "alternate"
-    assert newest.findtext(f"{ATOM}author/{ATOM}name") == "王秀英"  # the owner's display name
-    assert older.findtext(f"{ATOM}author/{ATOM}name") == "赵磊"
+    # residents' names stay out of a feed anyone can read; the community is its author
+    assert newest.find(f"{ATOM}author") is None and older.find(f"{ATOM}author") is None
+    assert feed.findtext(f"{ATOM}author/{ATOM}name") == "Z社区"
     category = newest.find(f"{ATOM}category")
     assert category is not None and category.get("term") == "greening"
     assert category.get("label") == "Greening"
