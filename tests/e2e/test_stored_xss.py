@@ -285,7 +285,9 @@ def test_stored_xss_is_inert_everywhere(browser: Browser, live_server: str, worl
         await session.execute(
             update(Meeting)
             .where(Meeting.number == meeting, Meeting.community_id == world.ids["z"])
-            .values(starts_at=datetime.now(UTC) - timedelta(hours=1))
+            # it has just begun: after the amendment taken in above (a vote on an older text
+            # could not decide the item)
+            .values(starts_at=datetime.now(UTC) - timedelta(seconds=1))
         )
         await session.commit()
 
