@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import log
 from app.ballots import ADULT_AGE
-from app.items import MAX_ID, DeliberationError
+from app.items import MAX_ID, DeliberationError, is_chair
 from app.models import (
     OWNING_RELATIONS,
     Account,
@@ -163,6 +163,12 @@ async def _audience(session: AsyncSession, community_id: int, agenda: list[int])
     return [row[0] for row in (await session.execute(query)).all() if row[0] is not None]
 
 
+async def _require_chair(session: AsyncSession, community: Community, actor: Account) -> None:
+    # The pages' guards already ask; the action asks again so that no other caller skips it.
+    if not await is_chair(session, community.id, actor.id):
+        raise DeliberationError("not_chair")
+
+
 def _link(community: Community, meeting: Meeting) -> str:
     return f"/c/{community.slug}/meetings/{meeting.number}"
 
@@ -195,6 +201,7 @@ async def convene(
 ) -> Meeting:
     """Convene a meeting: ``meeting.convened`` in the log, a notice to the community and to the
     followers of its agenda items. Refused with ``invalid_meeting`` (``problems`` in details)."""
+    await _require_chair(session, community, actor)
     now = now or utcnow()
     found: list[Problem] = []
     clean_title = _text(title, "title", TITLE_MAX, found, line=True)
@@ -283,6 +290,7 @@ async def record_minutes(
     """Record a meeting that took place: attendance, each agenda item's vote with the outcome
     the meeting rule gives it, and the minutes; one ``meeting.minutes`` entry. ``votes`` maps
     agenda item numbers to (for, against, abstain); all three None means no vote was taken."""
+    await _require_chair(session, community, actor)
     now = now or utcnow()
     if meeting.status == MeetingStatus.held:
         raise DeliberationError("already_held", number=meeting.number)
@@ -337,6 +345,7 @@ async def record_minutes(
             "already_held" if meeting.status == MeetingStatus.held else "cancelled",
             number=meeting.number,
         )
+    await log.append(session, community.id, "meeting.cancelled", {"meeting": meeting.number})
     await notify(
         session,
         community.id,
@@ -354,8 +363,9 @@ async def record_minutes(
 async def cancel(
     session: AsyncSession, community: Community, meeting: Meeting, actor: Account
 ) -> Meeting:
-    """Call off a meeting that has not been held. No log entry: a cancelled meeting decides
-    nothing, and its convening entry stays in the log as it was; the community is told."""
+    """Call off a meeting that has not been held: ``meeting.cancelled`` in the log (so that its
+    convening entry does not stand there as if it were still to come), the community told."""
+    await _require_chair(session, community, actor)
     if meeting.status == MeetingStatus.held:
         raise DeliberationError("already_held", number=meeting.number)
     if meeting.status == MeetingStatus.cancelled:
@@ -372,6 +382,7 @@ async def cancel(
             "already_held" if meeting.status == MeetingStatus.held else "cancelled",
             number=meeting.number,
         )
+    await log.append(session, community.id, "meeting.cancelled", {"meeting": meeting.number})
     await notify(
         session,
         community.id,

@@ -51,6 +51,7 @@ KNOWN_TYPES: Final = frozenset(
         "comment.moderated",
         "meeting.convened",
         "meeting.minutes",
+        "meeting.cancelled",
         "key.rotated",
         "register.changed",
     }

@@ -249,6 +249,7 @@ def entry_type_label(type_: str) -> str:
         "comment.moderated": _("comment moderated"),
         "meeting.convened": _("meeting convened"),
         "meeting.minutes": _("meeting minutes"),
+        "meeting.cancelled": _("meeting cancelled"),
         "key.rotated": _("signing key replaced"),
         "register.changed": _("register changed"),
     }
@@ -458,6 +459,8 @@ def deliberation_entry_summary(type_: str, p: dict[str, Any]) -> str:
             place=p.get("place", ""),
             k=len(p.get("agenda") or []),
         )
+    if type_ == "meeting.cancelled":
+        return _("Meeting #%(m)s was cancelled; it decided nothing.", m=p.get("meeting"))
     if type_ == "meeting.minutes":
         return _(
             "Minutes of meeting #%(m)s: %(present)s of %(eligible)s present, %(votes)s votes "

@@ -109,6 +109,7 @@ _REFUSALS: dict[str, Callable[[dict[str, Any]], str]] = {
         "The record of this meeting is already published; it cannot be recorded twice."
     ),
     "cancelled": lambda d: _("This meeting was cancelled."),
+    "not_chair": lambda d: _("Only the chair can do this."),
     "not_started": lambda d: _(
         "The meeting has not started yet: its record can be entered from %(t)s.", **d
     ),

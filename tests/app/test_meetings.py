@@ -404,7 +404,8 @@ def test_cancel_a_meeting(world: World, client: Client) -> None:
     assert response.status_code == 303
     (meeting,) = rows(world, Meeting)
     assert meeting.status == "cancelled"
-    assert count(world, LogEntry) == before  # decides nothing: no entry (see app.meetings.cancel)
+    [entry] = [e for e in rows(world, LogEntry) if e.type == "meeting.cancelled"]
+    assert count(world, LogEntry) == before + 1 and entry.payload == {"meeting": 1}
     cancelled = [n for n in rows(world, Notification) if n.params.get("status") == "cancelled"]
     assert len(cancelled) == 3
     assert client.form("/c/z/meetings/1/cancel").status_code == 409

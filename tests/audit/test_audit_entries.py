@@ -44,7 +44,7 @@ def test_encoding_is_canonical() -> None:
 
 
 def test_known_types_are_dotted_names() -> None:
-    assert len(KNOWN_TYPES) == 17
+    assert len(KNOWN_TYPES) == 18
     assert all(is_type_name(t) for t in KNOWN_TYPES)
     assert (
         not is_type_name("Ballot.Cast") and not is_type_name("ballot") and not is_type_name("a..b")
