@@ -15,11 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app import log
 from app.auth import Membership
@@ -145,17 +147,117 @@ def _view(row: Any, sees_hidden: bool) -> CommentView:
     return view
 
 
-async def thread_comments(
-    session: AsyncSession, item: AgendaItem, *, sees_hidden: bool
-) -> list[CommentView]:
-    """Every comment of the item with its author's name, in path order: one query."""
-    rows = await session.execute(
-        select(*_VIEW_COLUMNS)
-        .join(Account, Account.id == Comment.author_id)
-        .where(Comment.item_id == item.id)
-        .order_by(Comment.path)
+# Top-level comments in a page's order (``deliberation.threads.build_thread`` sorts them alike):
+# newest first, or most supported, then newest.
+_ROOT_ORDER = {
+    "newest": (Comment.created_at.desc(), Comment.id.desc()),
+    "supported": (Comment.agree_count.desc(), Comment.created_at.desc(), Comment.id.desc()),
+}
+
+
+async def thread_counts(session: AsyncSession, item: AgendaItem) -> tuple[int, int]:
+    """How many comments the item has, and how many of them start a thread: one query."""
+    comments, replies = (
+        await session.execute(
+            select(func.count(), func.count(Comment.parent_id)).where(Comment.item_id == item.id)
+        )
+    ).one()
+    return int(comments), int(comments) - int(replies)
+
+
+@dataclass(slots=True)
+class ThreadPage:
+    """One page of a consultation: which page, the item's counts, and the comments of the
+    page's threads (each thread whole), in path order."""
+
+    page: threads.Page
+    comments: int
+    views: list[CommentView]
+
+
+async def thread_page(
+    session: AsyncSession,
+    item: AgendaItem,
+    number: int = 1,
+    sort: str = "newest",
+    *,
+    sees_hidden: bool,
+    per_page: int = threads.THREADS_PER_PAGE,
+) -> ThreadPage:
+    """Page ``number`` of the item's threads in this order, in three queries whatever the page
+    or the threads' size: the counts; the page's top-level comments (LIMIT/OFFSET); then every
+    comment under them, as ranges of the (item, path) index. ``no_such_page`` beyond the last."""
+    comments, roots = await thread_counts(session, item)
+    try:
+        page = threads.thread_page(number, roots, per_page)
+    except threads.ThreadError as error:
+        raise DeliberationError(error.code, **error.details) from None
+    paths = list(
+        (
+            await session.execute(
+                select(Comment.path)
+                .where(Comment.item_id == item.id, Comment.parent_id.is_(None))
+                .order_by(*_ROOT_ORDER[threads.sort_key(sort)])
+                .limit(page.per_page)
+                .offset(page.offset)
+            )
+        ).scalars()
     )
-    return [_view(row, sees_hidden) for row in rows]
+    views: list[CommentView] = []
+    if paths:
+        subtrees = [
+            and_(Comment.item_id == item.id, Comment.path >= lo, Comment.path < hi)
+            for lo, hi in map(threads.subtree_range, paths)
+        ]
+        rows = await session.execute(
+            select(*_VIEW_COLUMNS)
+            .join(Account, Account.id == Comment.author_id)
+            .where(or_(*subtrees))
+            .order_by(Comment.path)
+        )
+        views = [_view(row, sees_hidden) for row in rows]
+    return ThreadPage(page, comments, views)
+
+
+async def page_of_comment(
+    session: AsyncSession,
+    comment: Comment,
+    sort: str = "newest",
+    per_page: int = threads.THREADS_PER_PAGE,
+) -> int:
+    """The page that shows this comment, in this order: its thread's root's position among
+    the item's top-level comments (one query)."""
+    root = aliased(Comment)
+    before: Any
+    if threads.sort_key(sort) == "supported":
+        before = or_(
+            Comment.agree_count > root.agree_count,
+            and_(
+                Comment.agree_count == root.agree_count,
+                or_(
+                    Comment.created_at > root.created_at,
+                    and_(Comment.created_at == root.created_at, Comment.id > root.id),
+                ),
+            ),
+        )
+    else:
+        before = or_(
+            Comment.created_at > root.created_at,
+            and_(Comment.created_at == root.created_at, Comment.id > root.id),
+        )
+    position = (
+        await session.execute(
+            select(func.count())
+            .select_from(Comment)
+            .join(root, root.id == threads.root_id(comment.path))
+            .where(
+                Comment.item_id == comment.item_id,
+                Comment.parent_id.is_(None),
+                before,
+            )
+        )
+    ).scalar_one()
+    return threads.page_of(int(position), per_page)
 
 
 async def comment_view(session: AsyncSession, comment_id: int, *, sees_hidden: bool) -> CommentView:
@@ -388,6 +490,16 @@ def permalink(slug: str, comment_id: int) -> str:
 
 def thread_url(slug: str, number: int) -> str:
     return f"/c/{slug}/items/{number}/consultation"
+
+
+def page_url(slug: str, number: int, page: int = 1, sort: str = "newest") -> str:
+    """A page of the thread; the first page in the default order is the thread's own URL."""
+    query: dict[str, object] = {}
+    if threads.sort_key(sort) != threads.SORTS[0]:
+        query["sort"] = threads.sort_key(sort)
+    if page > 1:
+        query["p"] = page
+    return thread_url(slug, number) + (f"?{urlencode(query)}" if query else "")
 
 
 async def edit_comment(

@@ -11,15 +11,18 @@
   the busiest authors after 20 comments.
 * Measure: the app served by uvicorn in a process of its own (one worker on SQLite, two on
   PostgreSQL, as ``yishi serve`` would), read by 32 concurrent anonymous clients (httpx) for
-  YISHI_BENCH_PAGE_SECONDS seconds each (default 10): the consultation page (newest first, then
-  ``sort=supported``) and, in the same run against the same server, the app's static stylesheet
-  (``/static/yishi.css``): the ceiling. Each runs for at least YISHI_BENCH_PAGE_REQUESTS
-  requests too (default 100), so that p99 means something when the page is slow. Requests/s,
-  p50 and p99, and their ratios to the ceiling. The page is checked first: it must carry every
-  comment's anchor (``id="c<id>"``), in both orders.
-* YISHI_BENCH_PROFILE=1 also renders the page in-process: the median time of a render and its
-  SQL statements' share, the page's size plain and gzipped, the same for a signed-in resident
-  (who gets forms on every comment), and a cProfile of one render: where the time goes.
+  YISHI_BENCH_PAGE_SECONDS seconds each (default 10): page 1 of the consultation (twenty
+  threads, newest first, then ``sort=supported``), the deep page (the one holding the deepest
+  reply chain, found through that reply's permalink) and, in the same run against the same
+  server, the app's static stylesheet (``/static/yishi.css``): the ceiling. Each runs for at
+  least YISHI_BENCH_PAGE_REQUESTS requests too (default 100), so that p99 means something when
+  the page is slow. Requests/s, p50 and p99, and their ratios to the ceiling. The pages are
+  checked first: followed by their rel=next links, they carry every comment's anchor
+  (``id="c<id>"``) exactly once, in both orders.
+* YISHI_BENCH_PROFILE=1 also renders page 1 in-process: the median time of a render and its
+  SQL statements' share, the page's size plain and gzipped, the same for the deep page and for
+  a signed-in resident (who gets forms on every comment), and a cProfile of one render: where
+  the time goes.
 """
 
 from __future__ import annotations
@@ -243,6 +246,7 @@ def _settings(url: str, directory: Path) -> Settings:
 @dataclass
 class Prepared:
     comment_ids: list[int]
+    deepest_id: int  # the reply at the end of the deepest chain
     max_depth: int
     top_level: int
     reactions: int
@@ -358,8 +362,10 @@ async def _prepare(url: str, directory: Path) -> Prepared:
             assert stored[0] == len(ids) and stored[1] == max(level), (stored, max(level))
             # The hidings' log entries are integrated now, not by the server while it is read.
             await log.integrate_all(session, _settings(url, directory))
+            deepest = max(range(len(level)), key=lambda i: level[i])
             return Prepared(
                 comment_ids=ids,
+                deepest_id=int(comments[deepest].id or 0),
                 max_depth=max(level),
                 top_level=sum(1 for d in level if d == 0),
                 reactions=reactions,
@@ -472,16 +478,34 @@ async def _load(
 
 
 ANCHOR = re.compile(r'\bid="c(\d+)"')
+NEXT = re.compile(r'rel="next" href="([^"]+)"')
 
 
-def _check_page(base: str, path: str, ids: list[int]) -> int:
-    """The page renders every comment: its size in bytes."""
-    response = httpx.get(base + path, timeout=120)
-    assert response.status_code == 200, (path, response.status_code, response.text[:300])
-    found = {int(n) for n in ANCHOR.findall(response.text)}
-    missing = set(ids) - found
-    assert not missing, f"{path}: {len(missing)} of {len(ids)} comments missing from the page"
-    return len(response.content)
+def _check_pages(base: str, path: str, ids: list[int]) -> tuple[int, int]:
+    """The pages, followed from ``path`` by their rel=next links, render every comment once:
+    how many pages, and the first one's size in bytes."""
+    seen: list[int] = []
+    pages, first_size = 0, 0
+    url: str | None = path
+    while url is not None:
+        response = httpx.get(base + url.replace("&amp;", "&"), timeout=120)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+        pages += 1
+        first_size = first_size or len(response.content)
+        seen.extend(int(n) for n in ANCHOR.findall(response.text))
+        found = NEXT.search(response.text)
+        url = found.group(1) if found else None
+    assert len(seen) == len(set(seen)), f"{path}: a comment on two pages"
+    missing = set(ids) - set(seen)
+    assert not missing, f"{path}: {len(missing)} of {len(ids)} comments on no page"
+    return pages, first_size
+
+
+def _deep_page(base: str, deepest_id: int) -> str:
+    """The page holding the deepest reply, through its permalink."""
+    found = httpx.get(f"{base}/c/{SLUG}/comments/{deepest_id}", timeout=120)
+    assert found.status_code == 303, found.status_code
+    return found.headers["location"].split("#", 1)[0]
 
 
 @dataclass
@@ -521,25 +545,32 @@ def _figures(backend: str, url: str, workers: int) -> None:
             f" through the app's actions in {prepared.seconds:.1f} s"
         )
         if PROFILE:
-            _profile(url, Path(directory))
+            _profile(url, Path(directory), prepared.deepest_id)
         server = Server(url, Path(directory), workers)
         try:
             server.wait()
             page = f"/c/{SLUG}/items/{ITEM_NUMBER}/consultation"
-            size = _check_page(server.base, page, prepared.comment_ids)
-            _check_page(server.base, page + "?sort=supported", prepared.comment_ids)
+            pages, size = _check_pages(server.base, page, prepared.comment_ids)
+            _pages, supported_size = _check_pages(
+                server.base, page + "?sort=supported", prepared.comment_ids
+            )
+            deep = _deep_page(server.base, prepared.deepest_id)
+            deep_size = len(httpx.get(server.base + deep, timeout=120).content)
             static = _measure(server.base, "/static/yishi.css", "static")
-            newest = _measure(server.base, page, "newest")
-            supported = _measure(server.base, page + "?sort=supported", "supported")
+            newest = _measure(server.base, page, "page 1, newest")
+            supported = _measure(server.base, page + "?sort=supported", "page 1, supported")
+            deepest = _measure(server.base, deep, f"{deep.rsplit('?', 1)[-1]}, the deepest chain")
         finally:
             server.stop()
     plural = "s" if workers > 1 else ""
     print(
-        f"   {backend} ({workers} worker{plural}, {CONCURRENCY} readers at once, page"
-        f" {size / 1024:,.0f} KiB): static /static/yishi.css {static.rate:,.0f} req/s,"
-        f" p50 {static.p50 * 1000:.1f} ms, p99 {static.p99 * 1000:.1f} ms"
+        f"   {backend} ({workers} worker{plural}, {CONCURRENCY} readers at once; {pages} pages,"
+        f" page 1 {size / 1024:,.0f} KiB, most supported {supported_size / 1024:,.0f} KiB, the deep"
+        f" page {deep_size / 1024:,.0f} KiB): static"
+        f" /static/yishi.css {static.rate:,.0f} req/s, p50 {static.p50 * 1000:.1f} ms,"
+        f" p99 {static.p99 * 1000:.1f} ms"
     )
-    for figures in (newest, supported):
+    for figures in (newest, supported, deepest):
         print(
             f"   {backend} consultation ({figures.label}): {figures.rate:,.1f} req/s"
             f" over {figures.count:,} requests, p50 {figures.p50 * 1000:.0f} ms,"
@@ -551,14 +582,14 @@ def _figures(backend: str, url: str, workers: int) -> None:
 # --- where a render's time goes ------------------------------------------------------------------
 
 
-def _profile(url: str, directory: Path) -> None:
-    """One render in-process under cProfile (the app is called on this thread's event loop, not
-    through a test client's portal thread, so the profile sees it), with its SQL statements
-    counted."""
-    asyncio.run(_profile_render(url, directory))
+def _profile(url: str, directory: Path, deepest_id: int) -> None:
+    """One render of page 1 in-process under cProfile (the app is called on this thread's event
+    loop, not through a test client's portal thread, so the profile sees it), with its SQL
+    statements counted; the deep page's render and size beside it."""
+    asyncio.run(_profile_render(url, directory, deepest_id))
 
 
-async def _profile_render(url: str, directory: Path) -> None:
+async def _profile_render(url: str, directory: Path, deepest_id: int) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -591,12 +622,20 @@ async def _profile_render(url: str, directory: Path) -> None:
                 response = await client.get(page)
                 renders.append(time.perf_counter() - started)
                 statements, sql_s = len(sql), sum(sql)
+            found = await client.get(f"/c/{SLUG}/comments/{deepest_id}")
+            deep = found.headers["location"].split("#", 1)[0]
+            deep_renders = []
+            for _ in range(3):
+                started = time.perf_counter()
+                deep_page = (await client.get(deep)).content
+                deep_renders.append(time.perf_counter() - started)
             profiler = cProfile.Profile()
             profiler.enable()
             response = await client.get(page)
             profiler.disable()
             assert response.status_code == 200
             resident_s, resident_page = await _as_resident(client, url, page)
+            resident_deep = (await client.get(deep)).content
     finally:
         event.remove(Engine, "before_cursor_execute", before)
         event.remove(Engine, "after_cursor_execute", after)
@@ -607,9 +646,19 @@ async def _profile_render(url: str, directory: Path) -> None:
         f" {len(body) / 1024:,.0f} KiB, {len(gzip.compress(body, 6)) / 1024:,.0f} KiB gzipped"
     )
     print(
-        f"   a signed-in resident's page (reply, report and reaction forms on every comment):"
-        f" {resident_s * 1000:.0f} ms, {len(resident_page) / 1024:,.0f} KiB,"
-        f" {len(gzip.compress(resident_page, 6)) / 1024:,.0f} KiB gzipped"
+        f"   the deep page ({deep.rsplit('?', 1)[-1]}, with the deepest chain):"
+        f" {_quantile(deep_renders, 0.5) * 1000:.0f} ms, {len(deep_page) / 1024:,.0f} KiB,"
+        f" {len(gzip.compress(deep_page, 6)) / 1024:,.0f} KiB gzipped;"
+        f" comments on page 1: {len(ANCHOR.findall(body.decode()))}, on the deep page:"
+        f" {len(ANCHOR.findall(deep_page.decode()))}"
+    )
+    print(
+        f"   a signed-in resident's page 1 (reply and reaction forms on every comment, the"
+        f" report form fetched when opened): {resident_s * 1000:.0f} ms,"
+        f" {len(resident_page) / 1024:,.0f} KiB,"
+        f" {len(gzip.compress(resident_page, 6)) / 1024:,.0f} KiB gzipped; the deep page"
+        f" {len(resident_deep) / 1024:,.0f} KiB, {len(gzip.compress(resident_deep, 6)) / 1024:,.0f}"
+        f" KiB gzipped"
     )
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)

@@ -1,10 +1,12 @@
 """Consultation threads as plain data: where a comment sits in its tree, how a tree is built and
-sorted from the rows of one ordered query and walked for rendering without recursion, how a
-reaction changes the counts, who may moderate, the posting limit and the chair's summary.
+sorted from the rows of one ordered query and walked for rendering without recursion, how the
+threads are cut into pages, how a reaction changes the counts, who may moderate, the posting
+limit and the chair's summary.
 
 A comment's ``path`` is the zero-padded ids from its thread's root down to itself, so ordering by
-path reads whole subtrees in one query. The column holds 1,000 characters: with ten digits an id
-(enough for any 32-bit id) a thread may be 100 comments deep.
+path reads whole subtrees in one query, and a range of paths is a whole subtree. The column holds
+1,000 characters: with ten digits an id (enough for any 32-bit id) a thread may be 100 comments
+deep.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ PATH_WIDTH: Final = 10
 PATH_MAX: Final = 1000
 MAX_DEPTH: Final = PATH_MAX // PATH_WIDTH - 1  # depth counts from 0 at a thread's root
 SORTS: Final = ("newest", "supported")
+THREADS_PER_PAGE: Final = 20  # top-level comments a page shows, each with all its replies
 SIDES: Final = ("for", "against")
 POINT_MAX: Final = 1_000
 MAX_POINTS: Final = 20
@@ -45,6 +48,20 @@ def comment_path(parent_path: str | None, comment_id: int) -> str:
     if not 0 < comment_id < 10**PATH_WIDTH:
         raise ValueError(f"comment id {comment_id} does not fit a path segment")
     return f"{parent_path or ''}{comment_id:0{PATH_WIDTH}d}"
+
+
+def root_id(path: str) -> int:
+    """The id of the thread's root: the first segment of a comment's path."""
+    return int(path[:PATH_WIDTH])
+
+
+def subtree_range(path: str) -> tuple[str, str]:
+    """The paths of a comment and all its replies are exactly those ``lo <= p < hi``: the same
+    first segments, the last one unchanged. Digits only, so any collation orders them alike."""
+    if not path or len(path) % PATH_WIDTH:
+        raise ValueError(f"not a comment path: {path!r}")
+    last = int(path[-PATH_WIDTH:]) + 1
+    return path, f"{path[:-PATH_WIDTH]}{last:0{PATH_WIDTH}d}"
 
 
 def reply_depth(parent_depth: int | None) -> int:
@@ -115,6 +132,61 @@ def build_thread(comments: Iterable[C], sort: str = "newest") -> list[Node[C]]:
         if len(node.children) > 1:
             node.children.sort(key=key, reverse=True)
     return roots
+
+
+# --- pages of threads ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a consultation: ``number`` of ``pages`` (from 1; a consultation without
+    comments has one, empty), showing top-level threads ``first`` to ``last`` (from 1; 0 and 0
+    when there are none) of ``threads``. ``offset`` is how many threads come before it."""
+
+    number: int
+    pages: int
+    threads: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+    @property
+    def first(self) -> int:
+        return self.offset + 1 if self.threads else 0
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + self.per_page, self.threads)
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
+
+def page_count(threads: int, per_page: int = THREADS_PER_PAGE) -> int:
+    """How many pages ``threads`` top-level comments fill: at least one."""
+    return max(1, -(-threads // per_page))
+
+
+def thread_page(number: int, threads: int, per_page: int = THREADS_PER_PAGE) -> Page:
+    """Page ``number`` of a consultation with ``threads`` top-level comments; a page beyond the
+    last (or below the first) is refused: links to pages never break, as comments are never
+    deleted and the count only grows."""
+    pages = page_count(threads, per_page)
+    if not 1 <= number <= pages:
+        raise ThreadError("no_such_page", page=number, pages=pages)
+    return Page(number, pages, threads, per_page)
+
+
+def page_of(position: int, per_page: int = THREADS_PER_PAGE) -> int:
+    """The page of the thread at ``position`` (from 0) in the page order."""
+    return position // per_page + 1
 
 
 @dataclass(frozen=True, slots=True)

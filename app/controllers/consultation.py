@@ -1,11 +1,17 @@
 """Consultation pages: an item's thread of comments, posting and replying, edits and their
 history, reactions, reports, moderation and the chair's summary.
 
-Everything works as plain forms (post/redirect/get, back to the comment's anchor). With htmx a
-new comment, a reaction, a report or a moderation swaps in only what changed: the server names
-the place with ``HX-Retarget``/``HX-Reswap``, and a refusal comes back as a 4xx fragment for the
-form's error slot (the thread page tells htmx to swap those 4xx answers). The rules themselves
-are in ``app.consultation`` and ``deliberation.threads``; the checks here only word refusals.
+The thread is read a page at a time: twenty top-level comments, each with all its replies (a
+consultation of two thousand comments would otherwise weigh megabytes on a resident's phone).
+Plain links lead from page to page; with htmx, "show more threads" appends the next page in
+place. A comment's permalink lands on the page that holds its thread.
+
+Everything works as plain forms (post/redirect/get, back to the comment's anchor on its page).
+With htmx a new comment, a reaction, a report or a moderation swaps in only what changed: the
+server names the place with ``HX-Retarget``/``HX-Reswap``, and a refusal comes back as a 4xx
+fragment for the form's error slot (the thread page tells htmx to swap those 4xx answers). The
+rules themselves are in ``app.consultation`` and ``deliberation.threads``; the checks here only
+word refusals.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from app.controllers.ballot_views import local_time
 from app.controllers.items import status_label
 from app.i18n import current_language, ngettext
 from app.i18n import gettext as _
-from app.items import DeliberationError, get_item
+from app.items import MAX_ID, DeliberationError, get_item
 from app.models import Account, AgendaItem, Comment, ItemSummary, Role
 from app.web import page, safe_next
 from deliberation import threads
@@ -227,7 +233,10 @@ class Thread:
     is_open: bool
     sort: str = "newest"
     steps: list[threads.Step[actions.CommentView]] = field(default_factory=list)
-    count: int = 0
+    count: int = 0  # the item's comments, on every page
+    page: threads.Page = field(default_factory=lambda: threads.thread_page(1, 0))
+    shown_from: int = 1  # the first page on screen (htmx appends the next ones below it)
+    ids: set[int] = field(default_factory=set)  # the comments on this page
     reactions: dict[int, str] = field(default_factory=dict)
     moderatable: set[int] | None = field(default_factory=set)  # None: every author's
     summary: ItemSummary | None = None
@@ -262,6 +271,24 @@ class Thread:
     def may_moderate(self, c: actions.CommentView) -> bool:
         return self.is_moderator and (self.moderatable is None or c.author_id in self.moderatable)
 
+    def comment_link(self, comment_id: int) -> str:
+        """To a comment: its anchor when it is on this page, else its permalink."""
+        if comment_id in self.ids:
+            return f"#c{comment_id}"
+        return f"{self.comments}{comment_id}"
+
+    def page_link(self, number: int) -> str:
+        return actions.page_url(self.slug, self.item.number, number, self.sort)
+
+    def more_link(self, number: int) -> str:
+        """The next page for htmx to append, saying which page the screen starts at."""
+        return f"{self.page_link(number)}&from={self.shown_from}"
+
+    @property
+    def shown_first(self) -> int:
+        """The first thread on screen: that of the first page shown."""
+        return min((self.shown_from - 1) * self.page.per_page + 1, self.page.first)
+
 
 class ReplyCounts(dict[int, str]):
     """ "3 replies", worded once per number (a page asks for it under every comment with
@@ -288,6 +315,7 @@ class Words:
     resident: str
     read_hidden: str
     report: str
+    report_form: str
     report_reason: str
     report_note: str
     send_report: str
@@ -299,6 +327,7 @@ class Words:
     restore: str
     hidden_notes: dict[str, str]
     report_options: Markup
+    report_reasons: tuple[tuple[str, str], ...]
     moderation_options: Markup
     comment_max: int = COMMENT_MAX
     # after a comment that ends reply lists: close that many (constant markup)
@@ -329,6 +358,7 @@ def words(language: str) -> Words:
         resident=_("a resident"),
         read_hidden=_("Read the hidden text (chairs and auditors only)"),
         report=_("Report"),
+        report_form=_("Open the report form"),
         report_reason=_("What is wrong with it?"),
         report_note=_("Note for the moderator (optional)"),
         send_report=_("Send the report"),
@@ -343,6 +373,7 @@ def words(language: str) -> Words:
             for code in REPORT_REASONS
         },
         report_options=_options(REPORT_REASONS),
+        report_reasons=tuple((code, reason_label(code)) for code in REPORT_REASONS),
         moderation_options=_options(MODERATION_REASONS),
     )
 
@@ -366,15 +397,25 @@ async def reader_thread(
 
 
 async def full_thread(
-    db: AsyncSession, m: Membership, account: Account | None, item: AgendaItem, sort: str
+    db: AsyncSession,
+    m: Membership,
+    account: Account | None,
+    item: AgendaItem,
+    sort: str,
+    page: int = 1,
 ) -> Thread:
-    """The whole thread in a few queries: the comments with their authors' names, the reader's
-    reactions, whose comments the reader may moderate, the summary."""
+    """A page of the thread in a few queries, however many comments it has: the counts, the
+    page's threads with their authors' names, the reader's reactions, whose comments the
+    reader may moderate, the summary. ``no_such_page`` beyond the last page."""
     t = await reader_thread(db, m, account, item)
     t.sort = threads.sort_key(sort)
-    comments = await actions.thread_comments(db, item, sees_hidden=t.sees_hidden)
+    found = await actions.thread_page(db, item, page, t.sort, sees_hidden=t.sees_hidden)
+    comments = found.views
     t.steps = threads.walk(threads.build_thread(comments, t.sort))
-    t.count = len(comments)
+    t.count = found.comments
+    t.page = found.page
+    t.shown_from = found.page.number
+    t.ids = {c.id for c in comments}
     if account is not None and t.takes_part:
         t.reactions = await actions.reactions_of(db, item, account.id)
     if t.is_moderator:
@@ -423,10 +464,51 @@ NOTICES = {
 
 
 def _back(t_url: str, comment_id: int | None = None, done: str | None = None) -> Redirect:
-    """303 back to the thread, at the comment."""
-    query = f"?{urlencode({'done': done})}" if done else ""
+    """303 back to a page of the thread, at the comment."""
+    query = f"{'&' if '?' in t_url else '?'}{urlencode({'done': done})}" if done else ""
     anchor = f"#c{comment_id}" if comment_id else ""
     return Redirect(path=f"{t_url}{query}{anchor}", status_code=303)
+
+
+async def _back_to(
+    db: AsyncSession, slug: str, item: AgendaItem, comment: Comment, done: str | None = None
+) -> Redirect:
+    """303 to the comment on the page that holds its thread (in the default order)."""
+    number = await actions.page_of_comment(db, comment)
+    return _back(actions.page_url(slug, item.number, number), comment.id, done)
+
+
+def _page_number(value: str | None) -> int:
+    """The page asked for: 1 when none; 0 (no such page) for anything but a page number."""
+    if value is None or value == "":
+        return 1
+    return int(value) if value.isdecimal() and len(value) <= 6 else 0
+
+
+async def _thread_or_404(
+    db: AsyncSession,
+    m: Membership,
+    account: Account | None,
+    item: AgendaItem,
+    sort: str,
+    page: int,
+) -> Thread:
+    try:
+        return await full_thread(db, m, account, item, sort, page)
+    except DeliberationError:  # no such page: links to pages never break, so a made-up one
+        raise NotFoundException() from None
+
+
+async def _thread_at(
+    db: AsyncSession,
+    m: Membership,
+    account: Account | None,
+    item: AgendaItem,
+    comment: Comment | None,
+) -> Thread:
+    """The page holding this comment (the first page if none), for a refusal shown there."""
+    page = await actions.page_of_comment(db, comment) if comment is not None else 1
+    return await _thread_or_404(db, m, account, item, "newest", page)
 
 
 # --- the thread --------------------------------------------------------------------------------
@@ -442,11 +524,29 @@ async def thread(
     account: Account | None,
     sort: str = "newest",
     done: str | None = None,
+    p: str | None = None,
 ) -> Template:
+    """A page of the thread; for htmx ("show more threads"), only the page's threads and the
+    pager that follows them."""
     item = await item_or_404(db, membership, number)
-    t = await full_thread(db, membership, account, item, sort)
+    t = await _thread_or_404(db, membership, account, item, sort, _page_number(p))
+    if is_htmx(request) and not request.headers.get("hx-history-restore-request"):
+        first = _page_number(request.query_params.get("from"))
+        t.shown_from = first if 1 <= first <= t.page.number else t.page.number
+        return Template(
+            template_name="consultation/_more.html",
+            context={"m": membership, "t": t, "item": item, **_words()},
+        )
     make = NOTICES.get(done or "")
     return _thread_page(request, t, notice=make() if make else None)
+
+
+async def _parent_of(db: AsyncSession, item: AgendaItem, parent_id: int | None) -> Comment | None:
+    """The comment a refused reply was for, if it is one of this item's."""
+    if parent_id is None or not 0 < parent_id <= MAX_ID:
+        return None
+    found = await db.get(Comment, parent_id)
+    return found if found is not None and found.item_id == item.id else None
 
 
 def _parent_id(value: object) -> int | None:
@@ -479,13 +579,14 @@ async def post_comment(
     except DeliberationError as error:
         if is_htmx(request):
             return _error_fragment(error, slot)
-        t = await full_thread(db, membership, account, item, "newest")
+        parent = await _parent_of(db, item, parent_id)
+        t = await _thread_at(db, membership, account, item, parent)
         t.error = message(error)
-        t.failed_parent = parent_id or 0
+        t.failed_parent = parent.id if parent is not None else 0  # else: the new comment's form
         t.failed_body = body
         return _thread_page(request, t, status_of(error))
     if not is_htmx(request):
-        return _back(actions.thread_url(slug, number), comment.id, "posted")
+        return await _back_to(db, slug, item, comment, "posted")
     t = await reader_thread(db, membership, account, item)
     view = await actions.comment_view(db, comment.id, sees_hidden=t.sees_hidden)
     first_reply = False
@@ -516,8 +617,8 @@ async def post_comment(
 async def permalink(
     slug: str, comment_id: int, db: AsyncSession, membership: Membership
 ) -> Redirect:
-    _comment, item = await comment_or_404(db, membership, comment_id)
-    return _back(actions.thread_url(slug, item.number), comment_id)
+    comment, item = await comment_or_404(db, membership, comment_id)
+    return await _back_to(db, slug, item, comment)
 
 
 @get("/c/{slug:str}/comments/{comment_id:int}/history", guards=[public])
@@ -625,7 +726,7 @@ async def edit(
     except DeliberationError as error:
         shown = body if error.code in {"text_empty", "text_too_long"} else ""
         return _edit_page(request, membership, comment, item, shown, status_of(error), error)
-    return _back(actions.thread_url(slug, item.number), comment.id, "edited")
+    return await _back_to(db, slug, item, comment, "edited")
 
 
 # --- reactions and reports ---------------------------------------------------------------------
@@ -647,15 +748,16 @@ async def react(
     except DeliberationError as error:
         if is_htmx(request):
             return _error_fragment(error, f"rxe{comment.id}")
-        return await _refused_on_thread(request, db, membership, account, item, error)
+        return await _refused_on_thread(request, db, membership, account, item, comment, error)
     if not is_htmx(request):
-        return _back(actions.thread_url(slug, item.number), comment.id)
+        return await _back_to(db, slug, item, comment)
     t = await reader_thread(db, membership, account, item)
     t.reactions = await actions.reactions_of(db, item, account.id)
     view = await actions.comment_view(db, comment.id, sees_hidden=t.sees_hidden)
     return Template(
         template_name="consultation/_reactions.html",
         context={"m": membership, "t": t, "c": view, **_words()},
+        headers={"HX-Retarget": f"#rx{comment.id}", "HX-Reswap": "outerHTML"},
     )
 
 
@@ -665,11 +767,65 @@ async def _refused_on_thread(
     m: Membership,
     account: Account,
     item: AgendaItem,
+    comment: Comment,
     error: DeliberationError,
 ) -> Template:
-    t = await full_thread(db, m, account, item, "newest")
+    """A refusal without JavaScript: the page holding the comment, with the message, in 4xx."""
+    t = await _thread_at(db, m, account, item, comment)
     t.error = message(error)
     return _thread_page(request, t, status_of(error))
+
+
+def _report_page(
+    request: Request[Any, Any, Any],
+    m: Membership,
+    account: Account,
+    comment: Comment,
+    item: AgendaItem,
+    view: actions.CommentView,
+    status_code: int = 200,
+    error: DeliberationError | None = None,
+    reason: str = "",
+    note: str = "",
+) -> Template:
+    """The report form on a page of its own (without JavaScript), or as a fragment that htmx
+    puts in place when a reader opens "Report" under a comment: the thread carries only a link,
+    not a form with its token and reasons under each of its comments."""
+    t = Thread(m, item, account.id, actions.is_open(item))
+    return page(
+        request,
+        "consultation/report.html",
+        status_code,
+        fragment="consultation/_report_form.html",
+        m=m,
+        t=t,
+        item=item,
+        c=view,
+        error=message(error) if error else None,
+        error_field=error.details.get("field") if error else None,
+        blocked=error is not None and error.code in {"already_reported", "already_hidden"},
+        reason=reason,
+        note=note,
+        back_url=actions.permalink(m.community.slug, comment.id),
+        **_words(),
+    )
+
+
+@get("/c/{slug:str}/comments/{comment_id:int}/report", guards=[resident_guard])
+async def report_form(
+    request: Request[Any, Any, Any],
+    slug: str,
+    comment_id: int,
+    db: AsyncSession,
+    membership: Membership,
+    account: Account,
+) -> Template:
+    comment, item = await comment_or_404(db, membership, comment_id)
+    view = await actions.comment_view(db, comment.id, sees_hidden=False)
+    if comment.hidden_at is not None:
+        refused = DeliberationError("already_hidden")
+        return _report_page(request, membership, account, comment, item, view, 409, refused)
+    return _report_page(request, membership, account, comment, item, view)
 
 
 @post("/c/{slug:str}/comments/{comment_id:int}/report", guards=[resident_guard])
@@ -683,21 +839,27 @@ async def report(
 ) -> Response[Any]:
     comment, item = await comment_or_404(db, membership, comment_id)
     form = await request.form()
+    reason, note = str(form.get("reason") or ""), str(form.get("note") or "")
     try:
-        await actions.report_comment(
-            db,
-            membership,
-            account,
-            comment,
-            str(form.get("reason") or ""),
-            str(form.get("note") or ""),
-        )
+        await actions.report_comment(db, membership, account, comment, reason, note)
     except DeliberationError as error:
         if is_htmx(request):
             return _error_fragment(error, f"re{comment.id}")
-        return await _refused_on_thread(request, db, membership, account, item, error)
+        view = await actions.comment_view(db, comment.id, sees_hidden=False)
+        return _report_page(
+            request,
+            membership,
+            account,
+            comment,
+            item,
+            view,
+            status_of(error),
+            error,
+            reason,
+            note,
+        )
     if not is_htmx(request):
-        return _back(actions.thread_url(slug, item.number), comment.id, "reported")
+        return await _back_to(db, slug, item, comment, "reported")
     return Template(template_name="consultation/_reported.html", context={})
 
 
@@ -725,12 +887,12 @@ async def _moderate(
             return _error_fragment(error, f"me{comment.id}")
         if back.startswith(f"/c/{m.community.slug}/moderation"):
             return await _moderation_page(request, db, m, status_of(error), message(error))
-        return await _refused_on_thread(request, db, m, account, item, error)
+        return await _refused_on_thread(request, db, m, account, item, comment, error)
     done = "hidden" if hide else "restored"
     if not is_htmx(request):
         if back.startswith(f"/c/{m.community.slug}/moderation"):
             return Redirect(path=f"/c/{m.community.slug}/moderation?done={done}", status_code=303)
-        return _back(actions.thread_url(m.community.slug, item.number), comment.id, done)
+        return await _back_to(db, m.community.slug, item, comment, done)
     t = await reader_thread(db, m, account, item)
     t.moderatable = await actions.moderatable_authors(db, m, [comment.author_id])
     if t.takes_part:
@@ -910,6 +1072,7 @@ ROUTES: list[Any] = [
     edit_form,
     edit,
     react,
+    report_form,
     report,
     hide,
     restore,

@@ -241,7 +241,7 @@ def test_comment_and_reply_as_plain_forms(world: World, client: Client) -> None:
     )
     assert nested, page.text
     assert "2 replies" in page.text and "1 reply" in page.text
-    assert f'href="#c{top}"' in page.text  # the permalink
+    assert f'class="comment-time" href="/c/z/comments/{top}"' in page.text  # the permalink
     assert "<em>more</em>" in page.text
     assert page.text.count("<ol") == page.text.count("</ol>")
     assert page.text.count("<details") == page.text.count("</details>")
@@ -293,35 +293,215 @@ def test_sorting_applies_to_siblings_at_every_level(world: World, client: Client
     assert item_id
 
 
-def test_the_whole_tree_loads_in_a_few_queries(world: World, client: Client) -> None:
-    """A deep chain and a wide fan: the number of statements does not grow with the comments."""
-    item_id = make_item(world)
-    add_neighbour(world)
+def grow_threads(
+    world: World, item_id: int, shapes: list[tuple[int, int]], minutes_ago: int = 0
+) -> list[list[int]]:
+    """Threads made directly with the models, newest first: ``shapes`` gives each thread's reply
+    chain depth and its number of direct replies to the root. Returns each thread's comment ids,
+    root first, then its chain (deepest last), then its fan of replies."""
 
-    async def grow(session: Any, chain: int, fan: int) -> None:
-        authors = [world.ids[u] for u in ("resident", "owner", "chair", "neighbour")]
-        parent = None
-        now = utcnow()
-        for i in range(chain + fan):
-            reply_to = parent if i < chain else None
+    async def run(session: Any) -> list[list[int]]:
+        authors = [world.ids[u] for u in ("resident", "owner", "chair", "grid")]
+        now = utcnow() - timedelta(minutes=minutes_ago)
+        made: list[list[int]] = []
+        n = 0
+
+        async def add(parent: Comment | None, at: Any) -> Comment:
+            nonlocal n
+            n += 1
             c = Comment(
                 community_id=world.ids["z"],
                 item_id=item_id,
-                parent_id=reply_to.id if reply_to else None,
-                depth=reply_to.depth + 1 if reply_to else 0,
-                author_id=authors[i % len(authors)],
-                body=f"comment {i}",
-                body_html=f"<p>comment {i}</p>",
-                created_at=now - timedelta(minutes=i),
+                parent_id=parent.id if parent else None,
+                depth=parent.depth + 1 if parent else 0,
+                author_id=authors[n % len(authors)],
+                body=f"comment {n}",
+                body_html=f"<p>comment {n}</p>",
+                created_at=at,
             )
             session.add(c)
             await session.flush()
-            c.path = comment_path(reply_to.path if reply_to else None, c.id)
-            if i < chain:
-                parent = c
+            c.path = comment_path(parent.path if parent else None, c.id)
+            return c
+
+        for index, (chain, fan) in enumerate(shapes):
+            at = now - timedelta(hours=index)  # thread 0 is the newest
+            root = await add(None, at)
+            ids = [root.id]
+            tip = root
+            for step in range(chain):
+                tip = await add(tip, at + timedelta(seconds=step + 1))
+                ids.append(tip.id)
+            for step in range(fan):
+                ids.append((await add(root, at + timedelta(seconds=chain + step + 1))).id)
+            made.append(ids)
+        await session.commit()
+        return made
+
+    return world.db.run(run)
+
+
+def roots_on(page: Any) -> list[int]:
+    """The top-level comments of a page (or fragment), in order."""
+    return [int(n) for n in re.findall(r'<li id="t(\d+)"', page.text) if n in _ROOTS]
+
+
+_ROOTS: set[str] = set()
+
+
+def article_ids(page: Any) -> list[int]:
+    return [int(n) for n in re.findall(r'<article id="c(\d+)"', page.text)]
+
+
+def test_pages_hold_twenty_whole_threads_in_either_order(world: World, client: Client) -> None:
+    item_id = make_item(world)
+    # 45 threads; thread 35 (from the newest) has a reply chain 30 deep and a fan of 4 replies
+    shapes = [(1, 1)] * 45
+    shapes[34] = (30, 4)
+    made = grow_threads(world, item_id, shapes)
+    roots = [ids[0] for ids in made]
+    _ROOTS.clear()
+    _ROOTS.update(str(r) for r in roots)
+    english(client, "resident")
+
+    first = client.get(THREAD)
+    assert first.status_code == 200
+    assert roots_on(first) == roots[:20]
+    assert sorted(article_ids(first)) == sorted(i for ids in made[:20] for i in ids)
+    assert f"{sum(len(ids) for ids in made)} comments" in text(first)  # all pages' comments
+    assert "Page 1 of 3: threads 1–20 of 45" in text(first)
+    assert 'rel="next" href="/c/z/items/1/consultation?p=2"' in first.text
+    assert 'rel="prev"' not in first.text
+    more = re.search(r'<a class="button secondary more-threads" ([^>]*)>([^<]*)</a>', first.text)
+    assert more, first.text
+    assert 'href="/c/z/items/1/consultation?p=2"' in more.group(1)
+    assert 'hx-get="/c/z/items/1/consultation?p=2&amp;from=1"' in more.group(1)
+    assert 'hx-target="#thread"' in more.group(1) and 'hx-swap="beforeend"' in more.group(1)
+    assert more.group(2) == "Show 20 more threads"
+
+    second = client.get(f"{THREAD}?p=2")
+    assert second.status_code == 200
+    assert roots_on(second) == roots[20:40]
+    # thread 35 whole, its chain nested 30 deep, and nothing of the other pages
+    assert sorted(article_ids(second)) == sorted(i for ids in made[20:40] for i in ids)
+    deep = made[34]
+    assert re.search(rf'<li id="t{deep[29]}">.*?<ol class="thread" id="r{deep[29]}">'
+                     rf'\s*<li id="t{deep[30]}">', second.text, re.S)  # fmt: skip
+    assert second.text.count("<ol") == second.text.count("</ol>")
+    assert second.text.count("<details") == second.text.count("</details>")
+    assert "Page 2 of 3: threads 21–40 of 45" in text(second)
+    assert 'rel="prev" href="/c/z/items/1/consultation"' in second.text
+    assert 'rel="next" href="/c/z/items/1/consultation?p=3"' in second.text
+    assert "Consultation · Parking spaces by building 3 · page 2" in text(second)
+
+    last = client.get(f"{THREAD}?p=3")
+    assert last.status_code == 200 and roots_on(last) == roots[40:]
+    assert "Page 3 of 3: threads 41–45 of 45" in text(last)
+    assert 'rel="next"' not in last.text and "more-threads" not in last.text
+    assert 'rel="prev" href="/c/z/items/1/consultation?p=2"' in last.text
+
+    # beyond the last page, or not a page: 404, in full and for htmx alike
+    for bad in ("4", "0", "-1", "x", "99999999", "²", "%EF%BC%94"):  # 4 in full width: no page 4
+        assert client.get(f"{THREAD}?p={bad}").status_code == 404, bad
+        assert client.get(f"{THREAD}?p={bad}&from=1", headers=HX).status_code == 404, bad
+    assert client.get(f"{THREAD}?p=3&sort=supported").status_code == 200
+    assert roots_on(client.get(f"{THREAD}?p=%EF%BC%92")) == roots[20:40]  # 2 in full width
+
+    # most supported: roots by agree count, then newest; the pages keep the order
+    async def support(session: Any) -> None:
+        for root, agree in ((roots[44], 9), (roots[30], 5), (roots[2], 5), (roots[10], 1)):
+            await session.execute(
+                update(Comment).where(Comment.id == root).values(agree_count=agree)
+            )
         await session.commit()
 
-    world.db.run(lambda s: grow(s, 3, 2))
+    world.db.run(support)
+    ranked = [roots[44], roots[2], roots[30], roots[10]] + [
+        r for r in roots if r not in {roots[44], roots[30], roots[2], roots[10]}
+    ]
+    supported = client.get(f"{THREAD}?sort=supported")
+    assert roots_on(supported) == ranked[:20]
+    assert 'rel="next" href="/c/z/items/1/consultation?sort=supported&amp;p=2"' in supported.text
+    assert roots_on(client.get(f"{THREAD}?sort=supported&p=2")) == ranked[20:40]
+    assert roots_on(client.get(f"{THREAD}?sort=supported&p=3")) == ranked[40:]
+
+
+def test_an_empty_consultation_has_one_empty_page(world: World, client: Client) -> None:
+    make_item(world)
+    page = another(client).get(THREAD)
+    assert page.status_code == 200 and "No comments yet." in page.text
+    assert "more-threads" not in page.text and 'rel="next"' not in page.text
+    assert client.get(f"{THREAD}?p=2").status_code == 404
+
+
+def test_permalinks_land_on_the_page_of_the_thread(world: World, client: Client) -> None:
+    item_id = make_item(world)
+    shapes = [(0, 1)] * 45
+    shapes[34] = (30, 0)
+    made = grow_threads(world, item_id, shapes, minutes_ago=5)
+    deepest = made[34][-1]
+    english(client, "resident")
+    found = client.get(f"/c/z/comments/{deepest}", follow_redirects=False)
+    assert found.status_code == 303
+    assert found.headers["location"] == f"{THREAD}?p=2#c{deepest}"
+    assert f'<article id="c{deepest}"' in client.get(found.headers["location"]).text
+    assert (
+        client.get(f"/c/z/comments/{made[0][1]}", follow_redirects=False).headers["location"]
+        == f"{THREAD}#c{made[0][1]}"
+    )
+    assert (
+        client.get(f"/c/z/comments/{made[44][0]}", follow_redirects=False).headers["location"]
+        == f"{THREAD}?p=3#c{made[44][0]}"
+    )
+
+    # a reply without JavaScript lands on its thread's page; a new thread is the newest
+    reply = post(client, "Still here, thirty-one deep.", parent=deepest)
+    assert reply.headers["location"].startswith(f"{THREAD}?p=2&done=posted#c")
+    new = post(client, "A new thread")
+    assert new.headers["location"].startswith(f"{THREAD}?done=posted#c")
+    # which pushes thread 35 to the next page but one: its permalink follows
+    for _ in range(5):
+        post(client, "Another new thread")
+    moved = client.get(f"/c/z/comments/{deepest}", follow_redirects=False)
+    assert moved.headers["location"] == f"{THREAD}?p=3#c{deepest}"
+
+    # edits, reactions and reports go back to the comment's page too
+    owner = another(client, "owner")
+    reacted = owner.form(f"/c/z/comments/{deepest}/react", {"kind": "agree"})
+    assert reacted.headers["location"] == f"{THREAD}?p=3#c{deepest}"
+    reported = owner.form(f"/c/z/comments/{deepest}/report", {"reason": "spam"})
+    assert reported.headers["location"] == f"{THREAD}?p=3&done=reported#c{deepest}"
+    # a refused reaction without JavaScript shows the comment's page, with the message
+    refused = owner.form(f"/c/z/comments/{deepest}/react", {"kind": "love"})
+    assert refused.status_code == 400 and "Choose agree, disagree or question." in text(refused)
+    assert f'<article id="c{deepest}"' in refused.text and "Page 3 of 3" in text(refused)
+
+    # the chair's summary links to comments elsewhere by their permalinks, here by anchors
+    async def summarise(session: Any) -> None:
+        session.add(
+            ItemSummary(
+                item_id=item_id,
+                community_id=world.ids["z"],
+                published_by=world.ids["chair"],
+                points=[{"side": "for", "text": "Depth", "comments": [made[0][0], deepest]}],
+            )
+        )
+        await session.commit()
+
+    world.db.run(summarise)
+    page = client.get(THREAD)
+    assert f'href="/c/z/comments/{deepest}">comment {deepest}</a>' in page.text
+    assert f'href="#c{made[0][0]}">comment {made[0][0]}</a>' in page.text
+
+
+def test_pages_load_in_the_same_few_queries(world: World, client: Client) -> None:
+    """Small threads on one page, a 90-deep chain and a fan of 300 on another: the number of
+    statements does not grow with the page or with the threads' size."""
+    item_id = make_item(world)
+    add_neighbour(world)
+    shapes = [(1, 0)] * 25
+    shapes[22] = (90, 300)  # on page 2
+    grow_threads(world, item_id, shapes)
     engine = client.app.state.engine.sync_engine
     english(client, "grid")  # a moderator: also asks whose comments they may moderate
     statements: list[str] = []
@@ -335,18 +515,122 @@ def test_the_whole_tree_loads_in_a_few_queries(world: World, client: Client) -> 
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        small = client.get(THREAD)
-        few = len(statements)
-        world.db.run(lambda s: grow(s, 90, 300))
-        statements.clear()
-        big = client.get(THREAD)
-        many = len(statements)
+        counted = []
+        pages = []
+        for url in (THREAD, f"{THREAD}?p=2", f"{THREAD}?p=2&from=1", f"{THREAD}?sort=supported"):
+            statements.clear()
+            pages.append(client.get(url, headers=HX if "from" in url else {}))
+            counted.append(len(statements))
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert small.status_code == big.status_code == 200
-    assert len(re.findall(r'<article id="c', big.text)) == 395
-    assert many == few <= 8, statements
-    assert big.text.count("<ol") == big.text.count("</ol>")
+    assert [p.status_code for p in pages] == [200] * 4
+    assert len(article_ids(pages[0])) == 40
+    assert len(article_ids(pages[1])) == 4 * 2 + 1 + 90 + 300
+    assert len(set(counted)) == 1 and counted[0] <= 8, (counted, statements)
+    # the comments come in one statement for the page's threads, not one per thread
+    assert sum(1 for s in statements if "FROM comment JOIN account" in s) == 1, statements
+    assert pages[1].text.count("<ol") == pages[1].text.count("</ol>")
+
+
+def test_htmx_shows_more_threads_in_place(world: World, client: Client) -> None:
+    item_id = make_item(world)
+    made = grow_threads(world, item_id, [(2, 1)] * 45)
+    roots = [ids[0] for ids in made]
+    english(client, "resident")
+    more = client.get(f"{THREAD}?p=2&from=1", headers=HX)
+    assert more.status_code == 200 and "<html" not in more.text
+    # the threads of page 2, whole, for #thread; the first takes the focus
+    assert more.text.lstrip().startswith(f'<li id="t{roots[20]}" tabindex="-1" autofocus>')
+    assert sorted(article_ids(more)) == sorted(i for ids in made[20:40] for i in ids)
+    assert more.text.count("autofocus") == 1
+    assert more.text.count("<ol") == more.text.count("</ol>")
+    # and the pager after them, swapped out of band: pages 1–2 are on screen now
+    pager = more.text[more.text.index('<nav class="pager" id="pager"') :]
+    assert 'hx-swap-oob="true"' in pager.split(">", 1)[0]
+    assert "Pages 1–2 of 3: threads 1–40 of 45" in " ".join(html.unescape(pager).split())
+    assert 'hx-get="/c/z/items/1/consultation?p=3&amp;from=1"' in pager
+    assert 'rel="next" href="/c/z/items/1/consultation?p=3"' in pager
+    assert 'rel="prev"' not in pager  # page 1 is on screen already
+    assert "Show 5 more threads" in pager
+    # the last page: no more to show
+    end = client.get(f"{THREAD}?p=3&from=1", headers=HX)
+    assert "more-threads" not in end.text and 'rel="next"' not in end.text
+    assert "Pages 1–3 of 3: threads 1–45 of 45" in " ".join(html.unescape(end.text).split())
+    # a page reached directly, then "more": the screen starts at page 2
+    from_two = client.get(f"{THREAD}?p=3&from=2", headers=HX)
+    assert 'rel="prev" href="/c/z/items/1/consultation"' in from_two.text
+    # a nonsense "from" is the page itself; a history restore gets the whole page
+    odd = client.get(f"{THREAD}?p=2&from=9", headers=HX)
+    assert "Page 2 of 3: threads 21–40 of 45" in " ".join(html.unescape(odd.text).split())
+    restore = client.get(f"{THREAD}?p=2", headers={**HX, "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.text
+
+
+def test_a_signed_in_page_stays_lean(world: World, client: Client) -> None:
+    """Forms a resident may use are on every comment, but nothing is repeated that need not be:
+    one token a form, no reasons list or report form (fetched when opened), no per-form
+    handlers or targets (inherited from the thread)."""
+    item_id = make_item(world)
+    made = grow_threads(world, item_id, [(3, 2)] * 5)
+    comments = sum(len(ids) for ids in made)
+    english(client, "owner")
+    page = client.get(THREAD)
+    assert page.status_code == 200
+    others = comments - page.text.count('class="edit-link"')
+    assert page.text.count('name="parent_id"') == comments
+    assert page.text.count('class="reactions" id="rx') == comments  # forms on others', text on own
+    assert page.text.count('<form class="reactions"') == others
+    # a token for each reaction and reply form, the new comment's form, and the header's two
+    # (language, sign out)
+    tokens = page.text.count('name="_csrf_token"')
+    assert tokens == others + comments + 1 + 2, tokens
+    assert "<select" not in page.text and 'name="reason"' not in page.text
+    assert page.text.count('<details class="report" hx-get="/c/z/comments/') == others
+    # one handler and target for the whole thread, the new comment's target, each report's slot
+    assert page.text.count("hx-on") == 1 and page.text.count("hx-target") == 2 + others
+
+
+def test_the_report_form_is_fetched_when_opened(world: World, client: Client) -> None:
+    make_item(world)
+    english(client, "resident")
+    theirs = posted_id(post(client, "Call me at 13800000006"))
+    owner = another(client, "owner")
+    page = owner.get(THREAD)
+    assert (
+        f'<details class="report" hx-get="/c/z/comments/{theirs}/report" hx-trigger="toggle once"'
+        in page.text
+    )
+    assert f'<a href="/c/z/comments/{theirs}/report">Open the report form</a>' in page.text
+    fragment = owner.get(f"/c/z/comments/{theirs}/report", headers=HX)
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.text.lstrip().startswith(
+        f'<form method="post" action="/c/z/comments/{theirs}/report"'
+    )
+    assert 'name="_csrf_token"' in fragment.text and f'id="rn{theirs}"' in fragment.text
+    assert '<option value="private_data">' in fragment.text
+    # without JavaScript, a page of its own
+    full = owner.get(f"/c/z/comments/{theirs}/report")
+    assert full.status_code == 200 and "Report a comment" in text(full)
+    assert "Call me at 13800000006" in text(full)
+    assert f'href="/c/z/comments/{theirs}"' in full.text  # back to the comment's page
+    # a refusal there keeps what was typed, names the field, and stores nothing
+    long_note = owner.form(f"/c/z/comments/{theirs}/report", {"reason": "spam", "note": "n" * 501})
+    assert long_note.status_code == 400 and "Note is too long" in text(long_note)
+    assert "Report a comment" in text(long_note) and f'href="#rn{theirs}"' in long_note.text
+    assert '<option value="spam" selected>' in long_note.text
+    assert count(world, CommentReport) == 0
+    assert owner.form(f"/c/z/comments/{theirs}/report", {"reason": "spam"}).status_code == 303
+    again = owner.form(f"/c/z/comments/{theirs}/report", {"reason": "spam"})
+    assert again.status_code == 409 and "You have already reported" in text(again)
+    assert 'name="reason"' not in again.text
+    # the report page is for people of the register
+    anonymous = another(client).get(f"/c/z/comments/{theirs}/report", follow_redirects=False)
+    assert anonymous.status_code == 401 or anonymous.headers["location"].startswith("/signin")
+    assert another(client, "auditor").get(f"/c/z/comments/{theirs}/report").status_code == 403
+    assert another(client, "otheradmin").get(f"/c/other/comments/{theirs}/report").status_code in (
+        403,
+        404,
+    )
 
 
 def test_permalinks_and_tenants_kept_apart(world: World, client: Client) -> None:
@@ -356,7 +640,7 @@ def test_permalinks_and_tenants_kept_apart(world: World, client: Client) -> None
     top = posted_id(post(client, "Hello"))
     found = client.get(f"/c/z/comments/{top}", follow_redirects=False)
     assert found.status_code == 303
-    assert found.headers["location"] == f"{THREAD}#c{top}"
+    assert found.headers["location"] == f"{THREAD}#c{top}"  # page 1 is the thread's own URL
     assert client.get(f"/c/other/comments/{top}", follow_redirects=False).status_code == 404
     assert client.get("/c/other/items/1/consultation").status_code == 404
     assert client.get("/c/z/comments/999999", follow_redirects=False).status_code == 404

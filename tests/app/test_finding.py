@@ -465,7 +465,7 @@ def test_search_page_form_results_and_no_hits(world: World, client: Client) -> N
     assert "2 items found" in page_text(found)
     assert 'href="/c/z/items/1"' in found.text and 'href="/c/z/items/3"' in found.text
     assert 'href="/c/z/items/4"' not in found.text and 'href="/c/z/items/5"' not in found.text
-    assert f'href="/c/z/items/3/consultation#c{ids["visible_comment"]}"' in found.text
+    assert f'href="/c/z/comments/{ids["visible_comment"]}"' in found.text
     assert "<mark>停车</mark>" in found.text and "In a comment:" in found.text
     assert "Collecting co-signatures" in page_text(found) and "Safety and security" in page_text(
         found
@@ -738,9 +738,9 @@ def test_my_participation_shows_exactly_my_own_things(world: World, client: Clie
     assert "别人的议题" in words and "别人的第二个议题" in words  # co-signed; commented on
     assert words.count("别人的议题") == 1
     # comments, with their links
-    assert f'href="/c/z/items/4/consultation#c{my_comment}"' in response.text
+    assert f'href="/c/z/comments/{my_comment}"' in response.text
     assert "我同意这个方案。" in words
-    assert f'href="/c/z/items/4/consultation#c{my_hidden}"' in response.text
+    assert f'href="/c/z/comments/{my_hidden}"' in response.text
     assert "Hidden by a moderator: off topic" in words
     assert "别人的评论内容" not in words
     # amendments

@@ -1,6 +1,6 @@
 """Threads as plain data: paths, trees built and sorted at every level, the reading-order walk
-that renders any depth without recursion, reactions, moderation rights, the posting limit and
-the chair's summary."""
+that renders any depth without recursion, pages of threads, reactions, moderation rights, the
+posting limit and the chair's summary."""
 
 from __future__ import annotations
 
@@ -186,6 +186,72 @@ def test_subtree_sizes() -> None:
 
 
 # --- reactions, moderation, limits --------------------------------------------------------------
+
+
+def test_a_subtree_is_a_range_of_paths() -> None:
+    rng = random.Random(5)
+    paths: dict[int, str] = {}
+    parents: dict[int, int | None] = {}
+    for cid in range(1, 400):
+        parent = rng.choice([None, *paths]) if paths and rng.random() < 0.8 else None
+        parents[cid] = parent
+        paths[cid] = threads.comment_path(paths[parent] if parent else None, cid)
+
+    def under(cid: int, ancestor: int) -> bool:
+        while cid is not None:
+            if cid == ancestor:
+                return True
+            cid = parents[cid]  # type: ignore[assignment]
+        return False
+
+    for ancestor in rng.sample(sorted(paths), 40):
+        lo, hi = threads.subtree_range(paths[ancestor])
+        inside = {cid for cid, p in paths.items() if lo <= p < hi}
+        assert inside == {cid for cid in paths if under(cid, ancestor)}
+    for cid, path in paths.items():
+        root = cid
+        while parents[root] is not None:
+            root = parents[root]  # type: ignore[assignment]
+        assert threads.root_id(path) == root
+    assert threads.subtree_range("0000000009") == ("0000000009", "0000000010")
+    assert threads.subtree_range("00000000070000000099") == (
+        "00000000070000000099",
+        "00000000070000000100",
+    )
+    for bad in ("", "123", "00000000011"):
+        with pytest.raises(ValueError):
+            threads.subtree_range(bad)
+
+
+def test_pages_of_threads() -> None:
+    assert threads.THREADS_PER_PAGE == 20
+    assert [threads.page_count(n) for n in (0, 1, 20, 21, 40, 41, 209)] == [1, 1, 1, 2, 2, 3, 11]
+    page = threads.thread_page(2, 45)
+    assert (page.number, page.pages, page.offset, page.first, page.last) == (2, 3, 20, 21, 40)
+    assert (page.previous, page.next) == (1, 3)
+    last = threads.thread_page(3, 45)
+    assert (last.first, last.last, last.previous, last.next) == (41, 45, 2, None)
+    empty = threads.thread_page(1, 0)
+    assert (empty.pages, empty.first, empty.last, empty.previous, empty.next) == (
+        1,
+        0,
+        0,
+        None,
+        None,
+    )
+    for number, count in ((0, 45), (4, 45), (2, 0), (-1, 10)):
+        with pytest.raises(ThreadError) as refused:
+            threads.thread_page(number, count)
+        assert refused.value.code == "no_such_page"
+        assert refused.value.details == {"page": number, "pages": threads.page_count(count)}
+    assert [threads.page_of(p) for p in (0, 19, 20, 39, 40, 208)] == [1, 1, 2, 2, 3, 11]
+    assert threads.thread_page(3, 10, per_page=4).first == 9
+    # every thread is on exactly one page, and page_of finds it there
+    for count in (1, 19, 20, 21, 209):
+        pages = [threads.thread_page(n, count) for n in range(1, threads.page_count(count) + 1)]
+        seen = [(i, p.number) for p in pages for i in range(p.first, p.last + 1)]
+        assert [i for i, _n in seen] == list(range(1, count + 1))
+        assert all(threads.page_of(i - 1) == n for i, n in seen)
 
 
 def test_reacting_again_takes_back_and_another_kind_replaces() -> None:
