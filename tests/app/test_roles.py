@@ -161,6 +161,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/c/{slug:str}/comments/{comment_id:int}/edit"): GRID,
     ("POST", "/c/{slug:str}/comments/{comment_id:int}/edit"): GRID,
     ("POST", "/c/{slug:str}/comments/{comment_id:int}/react"): VOTERS,
+    ("GET", "/c/{slug:str}/comments/{comment_id:int}/report"): VOTERS,
     ("POST", "/c/{slug:str}/comments/{comment_id:int}/report"): VOTERS,
     ("POST", "/c/{slug:str}/comments/{comment_id:int}/hide"): {"grid", "chair"},
     ("POST", "/c/{slug:str}/comments/{comment_id:int}/restore"): {"grid", "chair"},
