@@ -232,7 +232,10 @@ def test_an_item_from_proposal_to_decision(browser: Browser, live_server: str) -
     toggle.click()
     owner.locator(f"#c{fourth}").wait_for()
     # A comment has its own link.
-    assert owner.locator(f"#c{fourth} a.comment-time").get_attribute("href") == f"/c/z/comments/{fourth}"
+    assert (
+        owner.locator(f"#c{fourth} a.comment-time").get_attribute("href")
+        == f"/c/z/comments/{fourth}"
+    )
     violations["consultation"] = serious_accessibility_violations(owner)
     screenshot(owner, "55-consultation-en")
 
