@@ -151,7 +151,9 @@ def amendment_row(world: World, number: int = 1) -> Amendment:
 
 
 def decided(world: World) -> list[dict[str, Any]]:
-    return [e.payload for e in rows(world, LogEntry, LogEntry.type == "amendment.decided")]
+    """The amendment.decided payloads in the order they were written."""
+    found = rows(world, LogEntry, LogEntry.type == "amendment.decided")
+    return [e.payload for e in sorted(found, key=lambda e: e.id)]
 
 
 def notices(world: World, username: str) -> list[dict[str, Any]]:

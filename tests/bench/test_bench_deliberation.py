@@ -54,18 +54,30 @@ def test_consultation_page_under_load_and_its_profile_run_on_sqlite(
     assert re.search(r"profile: one render \d+ ms .* in \d+ statements", out)
     assert "a signed-in resident's page" in out
     assert "static /static/yishi.css" in out
-    assert "sqlite consultation (newest):" in out
-    assert "sqlite consultation (supported):" in out
-    assert out.count("ratios to static") == 2
+    assert "sqlite consultation (page 1, newest):" in out
+    assert "sqlite consultation (page 1, supported):" in out
+    assert "the deepest chain):" in out
+    assert out.count("ratios to static") == 3
 
 
-def test_a_page_missing_comments_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages_missing_or_repeating_comments_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker follows rel=next through the pages and counts every comment once."""
+    pages = {
+        "/p": '<article id="c1"></article><a rel="next" href="/p?p=2">next</a>',
+        "/p?p=2": '<article id="c2"></article>',
+    }
+
     class Answer:
         status_code = 200
-        text = '<article id="c1"></article><article id="c2"></article>'
-        content = text.encode()
 
-    monkeypatch.setattr(httpx, "get", lambda *_a, **_k: Answer())
-    assert deliberation._check_page("http://x", "/p", [1, 2]) == len(Answer.content)
-    with pytest.raises(AssertionError, match="1 of 3 comments missing"):
-        deliberation._check_page("http://x", "/p", [1, 2, 3])
+        def __init__(self, url: str) -> None:
+            self.text = pages[url.removeprefix("http://x")]
+            self.content = self.text.encode()
+
+    monkeypatch.setattr(httpx, "get", lambda url, **_k: Answer(url))
+    assert deliberation._check_pages("http://x", "/p", [1, 2]) == (2, len(pages["/p"].encode()))
+    with pytest.raises(AssertionError, match="1 of 3 comments on no page"):
+        deliberation._check_pages("http://x", "/p", [1, 2, 3])
+    pages["/p?p=2"] = '<article id="c1"></article><article id="c2"></article>'
+    with pytest.raises(AssertionError, match="a comment on two pages"):
+        deliberation._check_pages("http://x", "/p", [1, 2])
